@@ -1,0 +1,54 @@
+# datalayer — run `make help` for the list of targets.
+SHELL := /bin/bash
+GO    ?= go
+SQLC  := $(GO) tool -modfile=tools/go.mod sqlc
+LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
+MIGRATE := $(GO) run ./cmd/migrate
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## regenerate dbgen/ from db/migrations and db/queries (sqlc)
+	$(SQLC) generate
+
+.PHONY: verify
+verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate validate
+	$(SQLC) diff
+	$(SQLC) vet
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(LINT) run ./...
+	$(MIGRATE) validate
+
+.PHONY: test
+test: ## run every test with the race detector (starts its own PostgreSQL)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: demo
+demo: ## run the ERP workload on the embedded default PostgreSQL (or DATABASE_URL)
+	$(GO) run ./cmd/demo
+
+.PHONY: bench
+bench: ## side-by-side benchmarks: the kit vs hand-written pgx vs pgbench
+	$(GO) run ./bench/cmd/bench
+
+.PHONY: migrate-up
+migrate-up: ## apply all pending migrations (DATABASE_URL)
+	$(MIGRATE) up
+
+.PHONY: migrate-down
+migrate-down: ## roll back the latest migration (DATABASE_URL)
+	$(MIGRATE) down
+
+.PHONY: migrate-status
+migrate-status: ## show applied and pending migrations (DATABASE_URL)
+	$(MIGRATE) status
+
+.PHONY: migrate-create
+migrate-create: ## create db/migrations/NNNNN_$(NAME).sql: make migrate-create NAME=invoices
+	@test -n "$(NAME)" || { echo "usage: make migrate-create NAME=invoices"; exit 2; }
+	$(MIGRATE) create $(NAME) sql
