@@ -1,0 +1,118 @@
+package uow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cortexerp/datalayer/localpg"
+	"github.com/cortexerp/datalayer/uow"
+)
+
+var (
+	exampleOnce sync.Once
+	examplePool *pgxpool.Pool
+)
+
+// pool returns a pool on a fresh database holding the test schema, for the
+// examples (which have no *testing.T to ask dbtest for one).
+func pool() *pgxpool.Pool {
+	exampleOnce.Do(func() {
+		ctx := context.Background()
+		srv, err := localpg.Start(ctx)
+		if err != nil {
+			panic(err)
+		}
+		admin, err := pgx.Connect(ctx, srv.URL())
+		if err != nil {
+			panic(err)
+		}
+		defer admin.Close(ctx)
+		name := fmt.Sprintf("uow_examples_%d", os.Getpid())
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			panic(err)
+		}
+		examplePool, err = pgxpool.New(ctx, srv.URLFor(name))
+		if err != nil {
+			panic(err)
+		}
+		if _, err := examplePool.Exec(ctx, schema); err != nil {
+			panic(err)
+		}
+	})
+	return examplePool
+}
+
+func Example() {
+	ctx := context.Background()
+	u := uow.New(pool(), newStore) // with sqlc: uow.New(pool, dbgen.New)
+
+	err := u.Do(ctx, func(ctx context.Context, q *store) error {
+		if err := q.put(ctx, 100, "order"); err != nil {
+			return err
+		}
+		// Nested: a savepoint. Its failure rolls back only this part.
+		err := u.Do(ctx, func(ctx context.Context, q *store) error {
+			if err := q.put(ctx, 101, "coupon"); err != nil {
+				return err
+			}
+			return errors.New("coupon expired")
+		})
+		fmt.Println("nested:", err)
+		uow.AfterCommit(ctx, func(context.Context) { fmt.Println("committed: notify the warehouse") })
+		return nil
+	}, uow.Isolation(pgx.RepeatableRead), uow.Retry(uow.DefaultRetry))
+	fmt.Println("outer:", err)
+
+	n, _ := u.Queries(ctx).count(ctx)
+	fmt.Println("rows:", n)
+	// Output:
+	// nested: coupon expired
+	// committed: notify the warehouse
+	// outer: <nil>
+	// rows: 1
+}
+
+func ExampleDoResult() {
+	ctx := context.Background()
+	u := uow.New(pool(), newStore)
+	balance, err := uow.DoResult(ctx, u, func(ctx context.Context, q *store) (int, error) {
+		var b int
+		err := q.db.QueryRow(ctx, "UPDATE accounts SET balance = balance + 5 WHERE id = 2 RETURNING balance").Scan(&b)
+		return b, err
+	}, uow.Name("deposit"))
+	fmt.Println(balance, err)
+	// Output: 105 <nil>
+}
+
+func ExampleAttempt() {
+	ctx := context.Background()
+	u := uow.New(pool(), newStore)
+	err := u.Do(ctx, func(ctx context.Context, q *store) error {
+		fmt.Println("attempt", uow.Attempt(ctx))
+		// Fails with a serialization failure (40001) on the first attempt only.
+		_, err := q.db.Exec(ctx, "SELECT fail_first($1, '40001')", uow.Attempt(ctx))
+		return err
+	}, uow.Retry(uow.DefaultRetry))
+	fmt.Println(err)
+	// Output:
+	// attempt 1
+	// attempt 2
+	// <nil>
+}
+
+func ExampleUnitOfWork_Do_readOnly() {
+	ctx := context.Background()
+	u := uow.New(pool(), newStore)
+	err := u.Do(ctx, func(ctx context.Context, q *store) error {
+		return q.put(ctx, 200, "refused")
+	}, uow.ReadOnly())
+	fmt.Println(err)
+	// Output: uow: write in a read-only unit of work (ReadOnly or a read replica): ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)
+}

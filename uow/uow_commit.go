@@ -1,0 +1,92 @@
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// commit sends COMMIT and, when the connection is lost while it is in
+// flight, learns the outcome from the server instead of guessing.
+func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
+	c := conn.Conn()
+	t.mu.Lock()
+	probe := t.xid == "" && t.unprobed && !t.opts.readOnly && t.pool == t.core.pool
+	t.mu.Unlock()
+
+	var tag pgconn.CommandTag
+	var err error
+	if probe {
+		// The transaction id rides with COMMIT: no extra round trip.
+		b := &pgx.Batch{}
+		b.Queue(xidProbeSQL)
+		b.Queue("COMMIT")
+		br := c.SendBatch(ctx, b)
+		t.readXid(br)
+		tag, err = br.Exec()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	} else {
+		tag, err = c.Exec(ctx, "COMMIT")
+	}
+	if err == nil {
+		if tag.String() == "ROLLBACK" {
+			return fmt.Errorf("%w: the server rolled the transaction back at COMMIT", ErrRollbackOnly)
+		}
+		return nil
+	}
+	if _, ok := errors.AsType[*pgconn.PgError](err); ok || !c.IsClosed() {
+		t.rollback(ctx, conn) // a refused COMMIT (deferred constraint, 40001) ends the transaction
+		return fmt.Errorf("uow: commit: %w", translate(err))
+	}
+	return t.commitOutcome(ctx, err)
+}
+
+// commitOutcome asks a fresh connection what became of the transaction whose
+// COMMIT was cut off by a lost connection.
+func (t *txn) commitOutcome(ctx context.Context, commitErr error) error {
+	t.mu.Lock()
+	xid := t.xid
+	t.mu.Unlock()
+	log := t.core.cfg.logger
+	if xid == "" {
+		if t.opts.readOnly || t.opts.isoLevel != pgx.Serializable {
+			// No transaction id: the transaction wrote nothing.
+			return nil
+		}
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, commitErr)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		var status *string
+		lastErr = t.core.pool.QueryRow(cctx, "SELECT pg_xact_status($1::text::xid8)", xid).Scan(&status)
+		if lastErr == nil && status != nil {
+			switch *status {
+			case "committed":
+				log.LogAttrs(ctx, slogWarn, "uow: connection lost during COMMIT; the server committed", attrXid(xid))
+				return nil
+			case "aborted":
+				log.LogAttrs(ctx, slogWarn, "uow: connection lost during COMMIT; the server rolled back", attrXid(xid))
+				return fmt.Errorf("%w: %w", ErrCommitAborted, commitErr)
+			}
+			// "in progress": the server has not finished with the old session yet.
+		}
+		select {
+		case <-cctx.Done():
+			if lastErr == nil {
+				lastErr = errors.New("transaction still in progress")
+			}
+			log.LogAttrs(ctx, slogError, "uow: commit outcome unknown", attrXid(xid), attrErr(lastErr))
+			return fmt.Errorf("%w (xid %s): %w", ErrCommitUnknown, xid, errors.Join(commitErr, lastErr))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

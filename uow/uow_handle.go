@@ -1,0 +1,266 @@
+package uow
+
+import (
+	"context"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// handle is the DBTX of one level, or of the pool when l is nil. Every
+// statement claims the transaction (one at a time) and sends whatever
+// BEGIN, SAVEPOINT or RELEASE is pending in the same round trip.
+type handle struct {
+	l    *level
+	pool *pgxpool.Pool
+}
+
+func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if h.l == nil {
+		return h.pool.Exec(ctx, sql, args...)
+	}
+	t := h.l.tx
+	conn, plan, err := t.enter(ctx, h.l)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	if !t.canPipeline(plan, sql) {
+		if err := t.runPlanAlone(ctx, conn, plan); err != nil {
+			t.leave(conn, "", err)
+			return pgconn.CommandTag{}, err
+		}
+		plan = nil
+	}
+	if len(plan) == 0 {
+		tag, err := conn.Exec(ctx, sql, args...)
+		t.leave(conn, sql, err)
+		return tag, translate(err)
+	}
+	probe := t.probeXid(plan)
+	br, err := t.sendPlan(ctx, conn, plan, func(b *pgx.Batch) {
+		b.Queue(sql, args...)
+		if probe {
+			b.Queue(xidProbeSQL)
+		}
+	})
+	if err != nil {
+		t.leave(conn, "", err)
+		return pgconn.CommandTag{}, translate(err)
+	}
+	tag, err := br.Exec()
+	if probe && err == nil {
+		t.readXid(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	t.leave(conn, sql, err)
+	if probe && err == nil {
+		t.mu.Lock()
+		t.unprobed = false
+		t.mu.Unlock()
+	}
+	return tag, translate(err)
+}
+
+func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if h.l == nil {
+		return h.pool.Query(ctx, sql, args...)
+	}
+	t := h.l.tx
+	conn, plan, err := t.enter(ctx, h.l)
+	if err != nil {
+		return nil, err
+	}
+	if !t.canPipeline(plan, sql) {
+		if err := t.runPlanAlone(ctx, conn, plan); err != nil {
+			t.leave(conn, "", err)
+			return nil, err
+		}
+		plan = nil
+	}
+	r := &rows{t: t, conn: conn, sql: sql}
+	if len(plan) == 0 {
+		r.Rows, err = conn.Query(ctx, sql, args...)
+	} else {
+		r.probe = t.probeXid(plan)
+		r.br, err = t.sendPlan(ctx, conn, plan, func(b *pgx.Batch) {
+			b.Queue(sql, args...)
+			if r.probe {
+				b.Queue(xidProbeSQL)
+			}
+		})
+		if err == nil {
+			r.Rows, err = r.br.Query()
+		}
+	}
+	if err != nil {
+		if r.br != nil {
+			_ = r.br.Close()
+		}
+		t.leave(conn, "", err)
+		return nil, translate(err)
+	}
+	t.mu.Lock()
+	t.open = r.Close
+	t.mu.Unlock()
+	return r, nil
+}
+
+func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rs, err := h.Query(ctx, sql, args...)
+	return &row{rows: rs, err: err}
+}
+
+func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if h.l == nil {
+		return h.pool.CopyFrom(ctx, table, columns, src)
+	}
+	t := h.l.tx
+	conn, plan, err := t.enter(ctx, h.l)
+	if err != nil {
+		return 0, err
+	}
+	// COPY cannot share a batch: the pending commands go first, on their own.
+	if err := t.runPlanAlone(ctx, conn, plan); err != nil {
+		t.leave(conn, "", err)
+		return 0, err
+	}
+	n, err := conn.CopyFrom(ctx, table, columns, src)
+	t.leave(conn, "", err)
+	return n, translate(err)
+}
+
+func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if h.l == nil {
+		return h.pool.SendBatch(ctx, b)
+	}
+	t := h.l.tx
+	conn, plan, err := t.enter(ctx, h.l)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	pipeline := true
+	for _, q := range b.QueuedQueries {
+		pipeline = pipeline && t.canPipeline(plan, q.SQL)
+	}
+	if !pipeline {
+		if err := t.runPlanAlone(ctx, conn, plan); err != nil {
+			t.leave(conn, "", err)
+			return pgx.FailedBatchResults(b, err)
+		}
+		plan = nil
+	}
+	r := &batchResults{t: t, conn: conn}
+	if len(plan) == 0 {
+		r.BatchResults = conn.SendBatch(ctx, b)
+	} else {
+		r.BatchResults, err = t.sendPlan(ctx, conn, plan, func(nb *pgx.Batch) {
+			nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
+		})
+		if err != nil {
+			t.leave(conn, "", err)
+			return pgx.FailedBatchResults(b, translate(err))
+		}
+	}
+	t.mu.Lock()
+	t.open = r.closeOpen
+	t.mu.Unlock()
+	return r
+}
+
+// rows holds the claim on the transaction until it is closed or exhausted.
+type rows struct {
+	pgx.Rows
+	t     *txn
+	conn  *pgx.Conn
+	sql   string
+	br    pgx.BatchResults // the batch the rows came from, if any
+	probe bool
+	once  sync.Once
+	err   error
+}
+
+func (r *rows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *rows) Close() {
+	r.once.Do(func() {
+		r.Rows.Close()
+		err := r.Rows.Err()
+		if r.br != nil {
+			if r.probe && err == nil {
+				r.t.readXid(r.br)
+			}
+			if cerr := r.br.Close(); err == nil {
+				err = cerr
+			}
+		}
+		r.err = translate(err)
+		r.t.leave(r.conn, r.sql, err)
+		if r.probe && err == nil {
+			r.t.mu.Lock()
+			r.t.unprobed = false
+			r.t.mu.Unlock()
+		}
+	})
+}
+
+func (r *rows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return translate(err)
+	}
+	return r.err
+}
+
+// row is the Row of QueryRow: errors surface at Scan, which closes the rows.
+type row struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+// batchResults holds the claim on the transaction until the batch is closed.
+type batchResults struct {
+	pgx.BatchResults
+	t    *txn
+	conn *pgx.Conn
+	once sync.Once
+	err  error
+}
+
+func (r *batchResults) Close() error {
+	r.once.Do(func() {
+		r.err = translate(r.BatchResults.Close())
+		r.t.leave(r.conn, "", r.err)
+	})
+	return r.err
+}
+
+func (r *batchResults) closeOpen() { _ = r.Close() }
+
+func (r *batchResults) Tx() pgx.Tx { return nil }

@@ -1,0 +1,150 @@
+package uow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// level is one Do call: the outermost transaction (depth 0) or a savepoint.
+type level struct {
+	tx     *txn
+	parent *level // enclosing level of the same transaction; nil at depth 0
+	outer  *level // innermost level of another pool that ctx carried before this one
+	db     *handle
+	depth  int
+	name   string
+
+	needsSavepoint bool // nested, savepoint not created yet
+	hasSavepoint   bool // SAVEPOINT ran
+	readOnly       bool
+	stmtTimeout    string // effective SET LOCAL values this level sets, "" if none
+	lockTimeout    string
+	ended          bool
+
+	afterCommit   []func(context.Context)
+	afterRollback []func(context.Context, error)
+
+	q      any // Q bound to db, cached by boundTo
+	qOwner any
+}
+
+type ctxKey struct{}
+
+// levelOf returns the innermost level of pool's unit of work in ctx.
+func levelOf(ctx context.Context, pool *pgxpool.Pool) *level {
+	for l := anyLevel(ctx); l != nil; l = l.outer {
+		if l.tx.core.pool == pool {
+			return l
+		}
+	}
+	return nil
+}
+
+// anyLevel returns the innermost level of any unit of work in ctx.
+func anyLevel(ctx context.Context) *level {
+	l, _ := ctx.Value(ctxKey{}).(*level)
+	return l
+}
+
+// hookContext strips every unit of work from ctx, so that a hook or a
+// goroutine that outlives fn starts its own.
+func hookContext(ctx context.Context) context.Context {
+	if anyLevel(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, ctxKey{}, (*level)(nil))
+}
+
+func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context, Q) error, o *txOptions) error {
+	policy := o.retry
+	if policy == nil {
+		policy = u.cfg.defaultRetry
+	}
+	started := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := u.runOnce(ctx, fn, o, attempt)
+		if err == nil || policy == nil || !policy.retryable(err) {
+			return err
+		}
+		if !policy.wait(ctx, attempt, started) {
+			return fmt.Errorf("uow: gave up after %d attempts: %w", attempt, err)
+		}
+		u.cfg.logger.LogAttrs(ctx, slogDebug, "uow: retrying", attrName(o.name), attrAttempt(attempt+1), attrErr(err))
+	}
+}
+
+func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (err error) {
+	t := &txn{core: &u.core, opts: o, attempt: attempt, pool: u.pool}
+	root := &level{tx: t, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly}
+	root.db = &handle{l: root}
+	t.stack = append(t.stack[:0:0], root)
+	ctx, span := u.startSpan(ctx, root)
+	defer func() { u.endSpan(span, t, err) }()
+	t.outerCtx = ctx
+	lctx := context.WithValue(ctx, ctxKey{}, root)
+	defer func() {
+		if p := recover(); p != nil {
+			t.finish(ctx, root, fmt.Errorf("uow: panic in fn: %v", p))
+			panic(p)
+		}
+	}()
+	return t.finish(ctx, root, fn(lctx, u.boundTo(root)))
+}
+
+func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(context.Context, Q) error, o *txOptions) (err error) {
+	switch {
+	case o.durable:
+		return fmt.Errorf("uow: Durable: %w (this call is nested in another unit of work)", ErrNotOutermost)
+	case o.isoLevel != "":
+		return fmt.Errorf("uow: Isolation(%s): %w (this call is nested in another unit of work)", o.isoLevel, ErrNotOutermost)
+	case o.deferrable:
+		return fmt.Errorf("uow: Deferrable: %w (this call is nested in another unit of work)", ErrNotOutermost)
+	}
+	t := parent.tx
+	l := &level{tx: t, parent: parent, outer: parent.outer, depth: parent.depth + 1, name: o.name, readOnly: o.readOnly, needsSavepoint: true}
+	if o.statementTimeout > 0 {
+		l.stmtTimeout = millis(o.statementTimeout)
+	}
+	if o.lockTimeout > 0 {
+		l.lockTimeout = millis(o.lockTimeout)
+	}
+	l.db = &handle{l: l}
+	if err := t.push(l); err != nil {
+		return err
+	}
+	ctx, span := u.startSpan(ctx, l)
+	defer func() { u.endSpan(span, t, err) }()
+	lctx := context.WithValue(ctx, ctxKey{}, l)
+	defer func() {
+		if p := recover(); p != nil {
+			t.doom(l, fmt.Errorf("uow: panic in nested fn: %v", p))
+			panic(p)
+		}
+	}()
+	return t.finishNested(ctx, l, fn(lctx, u.boundTo(l)))
+}
+
+// beginSQL renders the BEGIN statement for o.
+func beginSQL(o *txOptions) string {
+	s := "BEGIN"
+	if o.isoLevel != "" {
+		s += " ISOLATION LEVEL " + string(o.isoLevel)
+	}
+	if o.readOnly {
+		s += " READ ONLY"
+	}
+	if o.deferrable {
+		s += " DEFERRABLE"
+	}
+	return s
+}
+
+// millis renders d for a PostgreSQL duration setting, rounding up.
+func millis(d time.Duration) string {
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return fmt.Sprintf("%dms", max(ms, 1))
+}
+

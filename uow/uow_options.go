@@ -1,0 +1,175 @@
+package uow
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Option configures a UnitOfWork at construction.
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type config struct {
+	logger        *slog.Logger
+	tracer        trace.Tracer
+	maxSavepoints int
+	defaultRetry  *RetryPolicy
+	replicas      []*pgxpool.Pool
+}
+
+// WithLogger logs retries, rollbacks and commit outcomes at debug and warn
+// level. The default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return errors.New("WithLogger: logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	})
+}
+
+// WithTracerProvider records a span per unit of work and per savepoint, with
+// its outcome, attempts and depth. The default records nothing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) error {
+		if tp == nil {
+			return errors.New("WithTracerProvider: provider must not be nil")
+		}
+		c.tracer = tp.Tracer("github.com/cortexerp/datalayer/uow")
+		return nil
+	})
+}
+
+// WithMaxSavepoints bounds the savepoints one transaction may create
+// (default 64, PostgreSQL's subtransaction cache size). Past it, a nested
+// call returns ErrTooManySavepoints.
+func WithMaxSavepoints(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("WithMaxSavepoints: must be at least 1, got %d", n)
+		}
+		c.maxSavepoints = n
+		return nil
+	})
+}
+
+// WithDefaultRetry retries every outermost unit of work with p unless the
+// call gives its own Retry option. The default is no retry.
+func WithDefaultRetry(p RetryPolicy) Option {
+	return optionFunc(func(c *config) error {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("WithDefaultRetry: %w", err)
+		}
+		c.defaultRetry = &p
+		return nil
+	})
+}
+
+// WithReplicas sends outermost ReadOnly units of work to one of the replica
+// pools (round robin, skipping a replica that cannot give a connection), and
+// to the primary when none can.
+func WithReplicas(pools ...*pgxpool.Pool) Option {
+	return optionFunc(func(c *config) error {
+		for i, p := range pools {
+			if p == nil {
+				return fmt.Errorf("WithReplicas: replica %d is nil", i)
+			}
+		}
+		c.replicas = append(c.replicas, pools...)
+		return nil
+	})
+}
+
+// TxOption configures one call of Do or DoResult.
+type TxOption func(*txOptions)
+
+type txOptions struct {
+	isoLevel         pgx.TxIsoLevel
+	readOnly         bool
+	deferrable       bool
+	durable          bool
+	retry            *RetryPolicy
+	statementTimeout time.Duration
+	lockTimeout      time.Duration
+	name             string
+	badOption        error
+}
+
+// Isolation sets the transaction isolation level. Outermost calls only: a
+// nested call returns an error wrapping ErrNotOutermost.
+func Isolation(level pgx.TxIsoLevel) TxOption {
+	return func(o *txOptions) { o.isoLevel = level }
+}
+
+// ReadOnly makes the unit of work read-only: BEGIN READ ONLY when outermost
+// (and eligible for a replica), SET TRANSACTION READ ONLY inside the savepoint
+// when nested; the parent is read-write again when the nested call ends.
+func ReadOnly() TxOption {
+	return func(o *txOptions) { o.readOnly = true }
+}
+
+// Deferrable makes a SERIALIZABLE READ ONLY transaction wait for a safe
+// snapshot instead of risking serialization failures. Outermost calls only.
+func Deferrable() TxOption {
+	return func(o *txOptions) { o.deferrable = true }
+}
+
+// Retry replays fn from BEGIN on serialization failures and deadlocks (and the
+// SQLSTATEs p adds), following p. Only the outermost call retries; on a nested
+// call it is ignored and the failure travels up to the outermost call.
+func Retry(p RetryPolicy) TxOption {
+	return func(o *txOptions) {
+		if err := p.validate(); err != nil {
+			o.badOption = fmt.Errorf("uow: Retry: %w", err)
+			return
+		}
+		o.retry = &p
+	}
+}
+
+// StatementTimeout bounds every statement of the unit of work on the server
+// (SET LOCAL statement_timeout).
+func StatementTimeout(d time.Duration) TxOption {
+	return func(o *txOptions) {
+		if d <= 0 {
+			o.badOption = fmt.Errorf("uow: StatementTimeout: must be positive, got %s", d)
+			return
+		}
+		o.statementTimeout = d
+	}
+}
+
+// LockTimeout bounds how long a statement waits for a lock (SET LOCAL
+// lock_timeout); past it the statement fails with SQLSTATE 55P03.
+func LockTimeout(d time.Duration) TxOption {
+	return func(o *txOptions) {
+		if d <= 0 {
+			o.badOption = fmt.Errorf("uow: LockTimeout: must be positive, got %s", d)
+			return
+		}
+		o.lockTimeout = d
+	}
+}
+
+// Durable asserts that this call is the outermost unit of work, so that its
+// COMMIT really makes the work durable. A nested call returns ErrNotOutermost.
+func Durable() TxOption {
+	return func(o *txOptions) { o.durable = true }
+}
+
+// Name names the unit of work in spans and log lines.
+func Name(name string) TxOption {
+	return func(o *txOptions) { o.name = name }
+}

@@ -1,0 +1,537 @@
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// cleanupTimeout bounds ROLLBACK and the commit-outcome check, which run
+// without the caller's cancellation.
+const cleanupTimeout = 5 * time.Second
+
+// txn is the state of one attempt of an outermost unit of work.
+type txn struct {
+	core     *core
+	pool     *pgxpool.Pool // the pool the connection came from (primary or replica)
+	opts     *txOptions
+	attempt  int
+	outerCtx context.Context // ctx of the outermost Do, without the unit of work
+
+	mu         sync.Mutex
+	stack      []*level // active levels, outermost first
+	busy       bool     // a statement runs or its result is open
+	open       func()   // closes the open result if fn returns without closing it
+	done       bool
+	conn       *pgxpool.Conn
+	begun      bool  // BEGIN ran
+	pending    []cmd // deferred commands for the next round trip
+	savepoints int   // savepoints created in this transaction
+	xid        string
+	unprobed   bool  // statements ran since xid was last probed
+	doomed     error // cause that makes the transaction rollback-only
+	lastErr    error // last statement error
+}
+
+
+// cmdKind says what a command does to the transaction when it succeeds.
+type cmdKind uint8
+
+const (
+	cmdBegin cmdKind = iota
+	cmdSet            // SET LOCAL name = value
+	cmdReset          // SET LOCAL name TO DEFAULT
+	cmdSavepoint
+	cmdReadOnly
+	cmdRelease
+)
+
+// cmd is a transaction-control command sent ahead of a statement.
+type cmd struct {
+	kind  cmdKind
+	sql   string // statement, or the setting's name for cmdSet
+	value string // cmdSet only
+	level *level // the level a savepoint or deferred command belongs to
+}
+
+const setConfigSQL = "SELECT set_config($1, $2, true)"
+
+func (c cmd) queue(b *pgx.Batch) {
+	if c.kind == cmdSet {
+		b.Queue(setConfigSQL, c.sql, c.value)
+		return
+	}
+	b.Queue(c.sql)
+}
+
+func (c cmd) text() string {
+	if c.kind == cmdSet {
+		return "SET LOCAL " + c.sql + " = " + strconv.Quote(c.value)
+	}
+	return c.sql
+}
+
+func savepointName(depth int) string { return "sp_" + strconv.Itoa(depth) }
+
+// push makes l the innermost level.
+func (t *txn) push(l *level) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.done || l.parent.ended:
+		return ErrTxDone
+	case t.stack[len(t.stack)-1] != l.parent:
+		return fmt.Errorf("%w: a nested Do started while another nested Do of the same transaction runs", ErrConcurrentUse)
+	}
+	created := t.savepoints
+	for _, s := range t.stack {
+		if s.needsSavepoint {
+			created++
+		}
+	}
+	if created >= t.core.cfg.maxSavepoints {
+		return fmt.Errorf("%w: the bound is %d (WithMaxSavepoints)", ErrTooManySavepoints, t.core.cfg.maxSavepoints)
+	}
+	t.stack = append(t.stack, l)
+	return nil
+}
+
+// enter claims the transaction for one statement issued through l and
+// returns the connection and the commands to send before the statement.
+func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
+	t.mu.Lock()
+	switch {
+	case t.done || l.ended:
+		t.mu.Unlock()
+		return nil, nil, ErrTxDone
+	case t.busy:
+		t.mu.Unlock()
+		return nil, nil, ErrConcurrentUse
+	}
+	t.busy = true
+	var plan []cmd
+	if !t.begun {
+		plan = t.beginPlan(ctx)
+	}
+	plan = append(plan, t.pending...)
+	t.pending = t.pending[:0]
+	readOnly := t.opts.readOnly
+	for _, s := range t.stack {
+		if s.needsSavepoint {
+			plan = append(plan, cmd{kind: cmdSavepoint, sql: "SAVEPOINT " + savepointName(s.depth), level: s})
+			if s.readOnly && !readOnly {
+				plan = append(plan, cmd{kind: cmdReadOnly, sql: "SET TRANSACTION READ ONLY"})
+			}
+			if s.stmtTimeout != "" {
+				plan = append(plan, cmd{kind: cmdSet, sql: "statement_timeout", value: s.stmtTimeout})
+			}
+			if s.lockTimeout != "" {
+				plan = append(plan, cmd{kind: cmdSet, sql: "lock_timeout", value: s.lockTimeout})
+			}
+		}
+		readOnly = readOnly || s.readOnly
+	}
+	conn := t.conn
+	t.mu.Unlock()
+	if conn == nil {
+		c, err := t.acquire(ctx)
+		if err != nil {
+			t.leave(nil, "", err)
+			return nil, nil, err
+		}
+		t.mu.Lock()
+		t.conn = c
+		t.mu.Unlock()
+		conn = c
+	}
+	return conn.Conn(), plan, nil
+}
+
+// beginPlan returns the commands that open the transaction.
+func (t *txn) beginPlan(ctx context.Context) []cmd {
+	plan := make([]cmd, 1, 4)
+	plan[0] = cmd{kind: cmdBegin, sql: beginSQL(t.opts)}
+	stmt := t.opts.statementTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); stmt == 0 || left < stmt {
+			stmt = max(left, time.Millisecond)
+		}
+	}
+	root := t.stack[0]
+	if stmt > 0 {
+		root.stmtTimeout = millis(stmt)
+		plan = append(plan, cmd{kind: cmdSet, sql: "statement_timeout", value: root.stmtTimeout})
+	}
+	if t.opts.lockTimeout > 0 {
+		root.lockTimeout = millis(t.opts.lockTimeout)
+		plan = append(plan, cmd{kind: cmdSet, sql: "lock_timeout", value: root.lockTimeout})
+	}
+	return plan
+}
+
+// acquire takes a connection: a replica's for a ReadOnly unit of work when
+// one can give it, else the primary's.
+func (t *txn) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if replicas := t.core.cfg.replicas; t.opts.readOnly && len(replicas) > 0 {
+		start := t.core.next.Add(1)
+		for i := range replicas {
+			p := replicas[(int(start)+i)%len(replicas)]
+			if c, err := p.Acquire(ctx); err == nil {
+				t.pool = p
+				return c, nil
+			}
+		}
+	}
+	c, err := t.core.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("uow: acquire connection: %w", err)
+	}
+	return c, nil
+}
+
+// planDone records the effect of the plan's first n commands, which ran.
+func (t *txn) planDone(plan []cmd, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range plan[:n] {
+		switch c.kind {
+		case cmdBegin:
+			t.begun = true
+		case cmdSavepoint:
+			c.level.needsSavepoint = false
+			c.level.hasSavepoint = true
+			t.savepoints++
+		}
+	}
+}
+
+// leave releases the claim taken by enter, recording the statement's outcome.
+func (t *txn) leave(conn *pgx.Conn, sql string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.busy = false
+	t.open = nil
+	if conn != nil {
+		t.unprobed = true
+		if !t.begun && !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
+			t.begun = true
+		}
+	}
+	if err != nil {
+		t.lastErr = err
+		return
+	}
+	if sql != "" && t.core.prepares && !t.core.known.has(sql) {
+		t.core.known.add(sql)
+	}
+}
+
+// runPlanAlone sends plan on its own, in one simple-protocol round trip.
+func (t *txn) runPlanAlone(ctx context.Context, conn *pgx.Conn, plan []cmd) error {
+	if len(plan) == 0 {
+		return nil
+	}
+	sql := plan[0].text()
+	for _, c := range plan[1:] {
+		sql += "; " + c.text()
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.mu.Lock()
+		if !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
+			t.begun = true
+		}
+		t.mu.Unlock()
+		return planError(plan[0], err)
+	}
+	t.planDone(plan, len(plan))
+	return nil
+}
+
+// canPipeline reports whether plan may travel in one batch with sql: always
+// when BEGIN is in it (a failure before it ran leaves no transaction) or no
+// SAVEPOINT is; otherwise only when sql cannot fail to prepare separately.
+func (t *txn) canPipeline(plan []cmd, sql string) bool {
+	if len(plan) == 0 || plan[0].kind == cmdBegin || !t.core.prepares {
+		return true
+	}
+	for _, c := range plan {
+		if c.kind == cmdSavepoint {
+			return t.core.known.has(sql)
+		}
+	}
+	return true
+}
+
+// sendPlan sends plan, then queue's queries, in one batch and reads the
+// plan's results.
+func (t *txn) sendPlan(ctx context.Context, conn *pgx.Conn, plan []cmd, queue func(*pgx.Batch)) (pgx.BatchResults, error) {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(plan)+2)}
+	for _, c := range plan {
+		c.queue(b)
+	}
+	queue(b)
+	br := conn.SendBatch(ctx, b)
+	for i, c := range plan {
+		if _, err := br.Exec(); err != nil {
+			t.planDone(plan, i)
+			_ = br.Close()
+			if _, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
+				return nil, err // the statement failed before anything ran
+			}
+			return nil, planError(c, err)
+		}
+	}
+	t.planDone(plan, len(plan))
+	return br, nil
+}
+
+func planError(c cmd, err error) error {
+	switch c.kind {
+	case cmdBegin:
+		return fmt.Errorf("uow: begin: %w", err)
+	case cmdSavepoint:
+		return fmt.Errorf("uow: savepoint: %w", err)
+	default:
+		return fmt.Errorf("uow: %s: %w", c.text(), err)
+	}
+}
+
+const xidProbeSQL = "SELECT pg_current_xact_id_if_assigned()::text"
+
+// probeXid reports whether a batch sent now should learn the transaction id.
+func (t *txn) probeXid(plan []cmd) bool {
+	return len(plan) > 0 && plan[0].kind == cmdBegin && !t.opts.readOnly
+}
+
+// readXid reads the probe's result from br.
+func (t *txn) readXid(br pgx.BatchResults) {
+	var xid *string
+	if err := br.QueryRow().Scan(&xid); err == nil {
+		t.mu.Lock()
+		t.unprobed = false
+		if xid != nil {
+			t.xid = *xid
+		}
+		t.mu.Unlock()
+	}
+}
+
+// doom makes the transaction rollback-only with cause, unless it already is.
+func (t *txn) doom(l *level, cause error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.doomed == nil {
+		t.doomed = cause
+	}
+	t.endLevelLocked(l)
+}
+
+// endLevelLocked marks l and every level inside it ended and pops them.
+func (t *txn) endLevelLocked(l *level) {
+	for i := len(t.stack) - 1; i >= 0; i-- {
+		s := t.stack[i]
+		s.ended = true
+		t.stack = t.stack[:i]
+		if s == l {
+			return
+		}
+	}
+}
+
+// settle waits for the claim of a statement still running on another
+// goroutine and closes a result fn left open. It reports whether one was.
+func (t *txn) settle() bool {
+	t.mu.Lock()
+	open := t.open
+	t.mu.Unlock()
+	if open == nil {
+		for {
+			t.mu.Lock()
+			busy := t.busy
+			t.mu.Unlock()
+			if !busy {
+				return false
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	open()
+	return true
+}
+
+// failed reports why the transaction cannot commit, or nil.
+func (t *txn) failedLocked() error {
+	if t.doomed != nil {
+		return t.doomed
+	}
+	if t.conn != nil {
+		c := t.conn.Conn()
+		if c.IsClosed() && t.begun {
+			if t.lastErr != nil {
+				return t.lastErr
+			}
+			return errors.New("connection closed")
+		}
+		if !c.IsClosed() && c.PgConn().TxStatus() == 'E' {
+			if t.lastErr != nil {
+				return t.lastErr
+			}
+			return errors.New("transaction aborted")
+		}
+	}
+	return nil
+}
+
+func (t *txn) finishNested(ctx context.Context, l *level, ferr error) error {
+	if t.settle() && ferr == nil {
+		ferr = errUnclosed
+	}
+	t.mu.Lock()
+	if ferr == nil {
+		if cause := t.failedLocked(); cause != nil {
+			ferr = fmt.Errorf("%w: %w", ErrRollbackOnly, cause)
+			if t.doomed == nil {
+				t.doomed = cause
+			}
+		}
+	}
+	t.endLevelLocked(l)
+	parent := l.parent
+	if ferr == nil {
+		if l.hasSavepoint {
+			t.dropPendingLocked(l.depth, true)
+			t.pending = append(t.pending, cmd{kind: cmdRelease, sql: "RELEASE SAVEPOINT " + savepointName(l.depth), level: l})
+			t.restoreSettingsLocked(l)
+		}
+		parent.afterCommit = append(parent.afterCommit, l.afterCommit...)
+		parent.afterRollback = append(parent.afterRollback, l.afterRollback...)
+		t.mu.Unlock()
+		return nil
+	}
+	hooks := l.afterRollback
+	rollbackTo := l.hasSavepoint && t.conn != nil && !t.conn.Conn().IsClosed()
+	if !l.hasSavepoint && t.conn != nil && !t.conn.Conn().IsClosed() && t.conn.Conn().PgConn().TxStatus() == 'E' && t.doomed == nil {
+		t.doomed = ferr // failed before its savepoint existed: nothing to roll back to
+	}
+	t.dropPendingLocked(l.depth, false)
+	t.mu.Unlock()
+	if rollbackTo {
+		sp := savepointName(l.depth)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		_, err := t.conn.Conn().Exec(cctx, "ROLLBACK TO SAVEPOINT "+sp+"; RELEASE SAVEPOINT "+sp)
+		cancel()
+		if err != nil {
+			t.mu.Lock()
+			if t.doomed == nil {
+				t.doomed = fmt.Errorf("uow: rollback to savepoint: %w", err)
+			}
+			t.mu.Unlock()
+		}
+	}
+	if isRetryable(ferr) {
+		t.mu.Lock()
+		if t.doomed == nil {
+			t.doomed = ferr // only the outermost call may replay
+		}
+		t.mu.Unlock()
+	}
+	runRollbackHooks(t.outerCtx, hooks, ferr)
+	return ferr
+}
+
+// dropPendingLocked forgets deferred commands of levels deeper than depth:
+// only their RELEASEs when depth's savepoint is released (that releases them
+// too), all of them when it is rolled back (that undoes their settings too).
+func (t *txn) dropPendingLocked(depth int, onlyReleases bool) {
+	kept := t.pending[:0]
+	for _, c := range t.pending {
+		if c.level != nil && c.level.depth > depth && (c.kind == cmdRelease || !onlyReleases) {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	t.pending = kept
+}
+
+// restoreSettingsLocked queues commands that give the parent back its
+// settings once l's savepoint is released (SET LOCAL outlives RELEASE).
+func (t *txn) restoreSettingsLocked(l *level) {
+	restore := func(name string, own func(*level) string) {
+		if own(l) == "" {
+			return
+		}
+		for p := l.parent; p != nil; p = p.parent {
+			if v := own(p); v != "" {
+				t.pending = append(t.pending, cmd{kind: cmdSet, sql: name, value: v, level: l})
+				return
+			}
+		}
+		t.pending = append(t.pending, cmd{kind: cmdReset, sql: "SET LOCAL " + name + " TO DEFAULT", level: l})
+	}
+	restore("statement_timeout", func(s *level) string { return s.stmtTimeout })
+	restore("lock_timeout", func(s *level) string { return s.lockTimeout })
+}
+
+var errUnclosed = errors.New("uow: fn returned with a Rows or Row still open: close every Rows and Scan every Row before returning")
+
+// finish ends the outermost level: COMMIT when ferr is nil and the
+// transaction can commit, ROLLBACK otherwise; then it returns the connection
+// and runs the hooks.
+func (t *txn) finish(ctx context.Context, root *level, ferr error) error {
+	if t.settle() && ferr == nil {
+		ferr = errUnclosed
+	}
+	t.mu.Lock()
+	if ferr == nil {
+		if cause := t.failedLocked(); cause != nil {
+			ferr = fmt.Errorf("%w: %w", ErrRollbackOnly, cause)
+		}
+	}
+	t.endLevelLocked(root)
+	t.done = true
+	conn, begun := t.conn, t.begun
+	t.mu.Unlock()
+
+	err := ferr
+	if conn != nil {
+		if begun {
+			if err == nil {
+				err = t.commit(ctx, conn)
+			} else {
+				t.rollback(ctx, conn)
+			}
+		}
+		conn.Release()
+	}
+	if err == nil {
+		runCommitHooks(t.outerCtx, root.afterCommit)
+	} else {
+		runRollbackHooks(t.outerCtx, root.afterRollback, err)
+	}
+	return err
+}
+
+// rollback ends the transaction without the caller's cancellation; a
+// connection it cannot clean is destroyed by the pool on Release.
+func (t *txn) rollback(ctx context.Context, conn *pgxpool.Conn) {
+	c := conn.Conn()
+	if c.IsClosed() || c.PgConn().TxStatus() == 'I' {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if _, err := c.Exec(cctx, "ROLLBACK"); err != nil {
+		t.core.cfg.logger.LogAttrs(ctx, slogWarn, "uow: rollback failed; connection discarded", attrErr(err))
+		_ = c.Close(cctx)
+	}
+}
+
+func isRetryable(err error) bool {
+	return DefaultRetry.retryable(err)
+}
