@@ -20,7 +20,7 @@ func cutAtCommit(w *wire, send bool) {
 		if send {
 			_, _ = c.Conn.Write(b)
 		}
-		_ = c.Conn.Close()
+		_ = c.Close()
 		return true
 	})
 }

@@ -87,7 +87,7 @@ func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q)
 	lctx := context.WithValue(ctx, ctxKey{}, root)
 	defer func() {
 		if p := recover(); p != nil {
-			t.finish(ctx, root, fmt.Errorf("uow: panic in fn: %v", p))
+			_ = t.finish(ctx, root, fmt.Errorf("uow: panic in fn: %v", p))
 			panic(p)
 		}
 	}()
@@ -147,4 +147,3 @@ func millis(d time.Duration) string {
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	return fmt.Sprintf("%dms", max(ms, 1))
 }
-

@@ -249,7 +249,7 @@ func TestSemantics(t *testing.T) {
 			pool, _ := newDB(t)
 			u := uow.New(pool, newStore)
 			err := tt.run(t.Context(), u)
-			switch want := tt.wantErr.(type) {
+			switch want := tt.wantErr.(type) { //nolint:errorlint // the table holds plain values, not wrapped errors
 			case nil:
 				require.NoError(t, err)
 			case *pgconn.PgError:

@@ -39,14 +39,13 @@ type txn struct {
 	lastErr    error // last statement error
 }
 
-
 // cmdKind says what a command does to the transaction when it succeeds.
 type cmdKind uint8
 
 const (
 	cmdBegin cmdKind = iota
-	cmdSet            // SET LOCAL name = value
-	cmdReset          // SET LOCAL name TO DEFAULT
+	cmdSet           // SET LOCAL name = value
+	cmdReset         // SET LOCAL name TO DEFAULT
 	cmdSavepoint
 	cmdReadOnly
 	cmdRelease
