@@ -1,0 +1,127 @@
+package migrate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Create writes a new migration into dir, numbered one past the highest
+// version there (00012_add_invoices.sql after 00011_…), and returns its
+// path. name becomes snake_case ("Add invoices" → add_invoices); kind is
+// "sql" (default when empty) or "go". The file has an Up and a Down section
+// to fill in. It never overwrites a file.
+func Create(dir, name, kind string) (string, error) {
+	if kind == "" {
+		kind = "sql"
+	}
+	tmpl, ok := templates[kind]
+	if !ok {
+		return "", fmt.Errorf("create migration: kind %q: want \"sql\" or \"go\"", kind)
+	}
+	snake := snakeCase(name)
+	if snake == "" {
+		return "", fmt.Errorf("create migration: name %q needs at least one letter or digit", name)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("create migration: read directory (set -dir to the migrations directory): %w", err)
+	}
+	var last int64
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || ext != ".sql" && ext != ".go" || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		if v, err := goose.NumericComponent(e.Name()); err == nil {
+			last = max(last, v)
+		}
+	}
+	version := last + 1
+	file := filepath.Join(dir, fmt.Sprintf("%05d_%s.%s", version, snake, kind))
+	var b strings.Builder
+	err = tmpl.Execute(&b, map[string]any{
+		"Version": version,
+		"File":    filepath.Base(file),
+		"Ident":   fmt.Sprintf("Migration%05d%s", version, camelCase(snake)),
+	})
+	if err != nil {
+		return "", fmt.Errorf("create migration: %w", err)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("create migration: %w", err)
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(file)
+		return "", fmt.Errorf("create migration: %w", err)
+	}
+	return file, nil
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+func snakeCase(s string) string {
+	// Split camelCase words first: "AddInvoices" → "add_invoices".
+	var b strings.Builder
+	rs := []rune(s)
+	for i, r := range rs {
+		if i > 0 && r >= 'A' && r <= 'Z' && (rs[i-1] >= 'a' && rs[i-1] <= 'z' || rs[i-1] >= '0' && rs[i-1] <= '9') {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.Trim(nonWord.ReplaceAllString(strings.ToLower(b.String()), "_"), "_")
+}
+
+func camelCase(snake string) string {
+	var b strings.Builder
+	for _, w := range strings.Split(snake, "_") {
+		if w != "" {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	return b.String()
+}
+
+var templates = map[string]*template.Template{
+	"sql": template.Must(template.New("sql").Parse(`-- +goose Up
+-- {{.File}}: write the change here. goose runs this file in one transaction;
+-- put function bodies between StatementBegin and StatementEnd annotations.
+SELECT 'up {{.File}}';
+
+-- +goose Down
+-- Undo exactly what Up did, so that down restores the previous schema.
+SELECT 'down {{.File}}';
+`)),
+	"go": template.Must(template.New("go").Parse(`package migrations
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/pressly/goose/v3"
+)
+
+// {{.Ident}} is migration {{.File}}; pass it to migrate.WithGoMigrations.
+var {{.Ident}} = goose.NewGoMigration({{.Version}},
+	&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+		// Up: write the change here.
+		return nil
+	}},
+	&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+		// Down: undo exactly what Up did.
+		return nil
+	}},
+)
+`)),
+}

@@ -1,0 +1,103 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+)
+
+// wrap turns a goose error into "migrate <op>: <file>[:line]: <cause>".
+func (m *Migrator) wrap(op string, err error) error {
+	if le := (*lockedError)(nil); errors.As(err, &le) {
+		// goose's "failed to initialize: " adds nothing to ours.
+		return fmt.Errorf("migrate %s: %w", op, le)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("migrate %s: %w", op, redactConnectError(err, ce))
+	}
+	var pe *goose.PartialError
+	if !errors.As(err, &pe) || pe.Failed == nil || pe.Failed.Source == nil {
+		return fmt.Errorf("migrate %s: %w", op, m.explain(err))
+	}
+	src := pe.Failed.Source
+	where := baseName(src.Path)
+	if where == "" {
+		where = fmt.Sprintf("version %d", src.Version)
+	} else if line := m.lineOf(src.Path, pe.Failed.Direction, pe.Err); line > 0 {
+		where = fmt.Sprintf("%s:%d", where, line)
+	}
+	return fmt.Errorf("migrate %s: %s: %w", op, where, m.explain(pe.Err))
+}
+
+// explain adds to a server error what to do about it.
+func (m *Migrator) explain(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	var extra []string
+	if pgErr.Detail != "" {
+		extra = append(extra, "detail: "+pgErr.Detail)
+	}
+	if pgErr.Hint != "" {
+		extra = append(extra, "hint: "+pgErr.Hint)
+	}
+	if pgErr.Code == pgerrcode.LockNotAvailable {
+		timeout := "lock_timeout"
+		if m.tracer != nil && m.cfg.lockTimeout > 0 {
+			timeout = fmt.Sprintf("lock_timeout (%v)", m.cfg.lockTimeout)
+		}
+		extra = append(extra, timeout+" expired waiting for a lock other sessions hold: "+
+			"retry when the table is less busy, or raise the timeout (WithLockTimeout, -lock-timeout)")
+	}
+	if len(extra) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, strings.Join(extra, "; "))
+}
+
+var downAnnotation = regexp.MustCompile(`(?mi)^--\s*\+goose\s+down\b`)
+
+// lineOf finds the line of the migration file where the failing statement
+// (recorded by the tracer, so only after Open) starts, or where the server's
+// error position points. 0 when unknown.
+func (m *Migrator) lineOf(file, direction string, cause error) int {
+	var pgErr *pgconn.PgError
+	if m.tracer == nil || !errors.As(cause, &pgErr) {
+		return 0
+	}
+	stmt := m.tracer.failedStatement(pgErr)
+	if stmt == "" {
+		return 0
+	}
+	data, err := fs.ReadFile(m.fsys, file)
+	if err != nil {
+		return 0
+	}
+	text := string(data)
+	start := 0
+	if direction == string(DirectionDown) {
+		if loc := downAnnotation.FindStringIndex(text); loc != nil {
+			start = loc[1]
+		}
+	}
+	i := strings.Index(text[start:], stmt)
+	if i < 0 {
+		return 0
+	}
+	line := 1 + strings.Count(text[:start+i], "\n")
+	if pos := int(pgErr.Position); pos > 0 {
+		// Position counts characters from 1 within the statement.
+		if r := []rune(stmt); pos-1 <= len(r) {
+			line += strings.Count(string(r[:pos-1]), "\n")
+		}
+	}
+	return line
+}

@@ -1,0 +1,156 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// ErrLocked reports that another migrator held the migration lock for longer
+// than the lock wait (WithLockWait).
+var ErrLocked = errors.New("another migration holds the migration lock")
+
+// goose's lockers count retries across calls, so a long-lived Migrator would
+// wait less and less: sessionLocker and tableLocker build a fresh goose
+// locker for every acquisition and keep it for the matching release. goose
+// runs one operation at a time per Provider; the mutex only guards the field.
+
+type sessionLocker struct {
+	wait time.Duration
+
+	mu      sync.Mutex
+	current lock.SessionLocker
+}
+
+var _ lock.SessionLocker = (*sessionLocker)(nil)
+
+func (l *sessionLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	inner, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, pollCount(l.wait)))
+	if err != nil {
+		return fmt.Errorf("session lock: %w", err)
+	}
+	l.mu.Lock()
+	l.current = inner
+	l.mu.Unlock()
+	if err := inner.SessionLock(ctx, conn); err != nil {
+		return lockError(ctx, err, l.wait, "advisory lock")
+	}
+	return nil
+}
+
+func (l *sessionLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	l.mu.Lock()
+	inner := l.current
+	l.mu.Unlock()
+	if inner == nil {
+		return errors.New("session unlock: not locked")
+	}
+	if err := inner.SessionUnlock(ctx, conn); err != nil {
+		return fmt.Errorf("release advisory lock: %w", err)
+	}
+	return nil
+}
+
+type tableLocker struct {
+	wait   time.Duration
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	current lock.Locker
+}
+
+var _ lock.Locker = (*tableLocker)(nil)
+
+func (l *tableLocker) Lock(ctx context.Context, db *sql.DB) error {
+	inner, err := lock.NewPostgresTableLocker(
+		lock.WithTableLockTimeout(time.Second, pollCount(l.wait)),
+		lock.WithTableLogger(l.logger),
+		// Retry while the lock is taken, not on database errors (permissions, …).
+		lock.WithTableRetryPolicy(lockBusy),
+	)
+	if err != nil {
+		return fmt.Errorf("table lock: %w", err)
+	}
+	l.mu.Lock()
+	l.current = inner
+	l.mu.Unlock()
+	if err := inner.Lock(ctx, db); err != nil {
+		return lockError(ctx, err, l.wait, "table lock")
+	}
+	return nil
+}
+
+func (l *tableLocker) Unlock(ctx context.Context, db *sql.DB) error {
+	l.mu.Lock()
+	inner := l.current
+	l.mu.Unlock()
+	if inner == nil {
+		return errors.New("table unlock: not locked")
+	}
+	if err := inner.Unlock(ctx, db); err != nil {
+		return fmt.Errorf("release table lock: %w", err)
+	}
+	return nil
+}
+
+// pollCount is how many one-second polls make up wait.
+func pollCount(wait time.Duration) uint64 {
+	return uint64(max(1, math.Ceil(wait.Seconds())))
+}
+
+// lockError tells "still held by someone else after wait" (ErrLocked) from
+// a database, network or context error.
+func lockError(ctx context.Context, err error, wait time.Duration, kind string) error {
+	if ctx.Err() != nil || !lockBusy(err) {
+		return fmt.Errorf("acquire %s: %w", kind, err)
+	}
+	return &lockedError{kind: kind, wait: wait}
+}
+
+// lockedError is an ErrLocked that says which lock and for how long.
+type lockedError struct {
+	kind string
+	wait time.Duration
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("%v (%s; waited %v): let it finish or raise the lock wait (WithLockWait, -lock-wait)",
+		ErrLocked, e.kind, e.wait.Round(time.Second))
+}
+
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+
+var plainErrorType = reflect.TypeOf(errors.New(""))
+
+// lockBusy reports whether a goose locker failed only because the lock is
+// taken: goose reports that with a plain message ("failed to acquire lock",
+// "already held by another instance"), while database, network and context
+// failures end in an error of their own type.
+func lockBusy(err error) bool {
+	for _, notBusy := range []error{
+		context.Canceled, context.DeadlineExceeded, driver.ErrBadConn, sql.ErrConnDone,
+		pgconn.ErrConnClosed, io.EOF, io.ErrUnexpectedEOF,
+	} {
+		if errors.Is(err, notBusy) {
+			return false
+		}
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return reflect.TypeOf(err) == plainErrorType
+		}
+		err = next
+	}
+}

@@ -1,0 +1,159 @@
+package migrate
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Validate checks the migrations at the root of fsys without a database:
+// every *.sql and *.go file is named NNNNN_name.ext, versions run 1, 2, 3 …
+// without gaps or duplicates, every SQL file parses with goose's own parser
+// (annotations, StatementBegin/End, semicolons) and has a non-empty Down
+// section. It reports every problem found, each naming its file.
+func Validate(fsys fs.FS) error {
+	if fsys == nil {
+		return errors.New("validate: fsys must not be nil")
+	}
+	files, err := migrationFiles(fsys)
+	if err != nil {
+		return fmt.Errorf("validate: %w", err)
+	}
+	if len(files) == 0 {
+		return errors.New("validate: no migration files (00001_name.sql …) at the root of the migrations directory")
+	}
+	var problems []error
+	type entry struct {
+		version int64
+		file    string
+	}
+	var entries []entry
+	seen := map[int64]string{}
+	var skip []string // files goose must not see: unparsable, duplicate or Go
+	for _, f := range files {
+		v, err := goose.NumericComponent(f)
+		if err != nil || nameOf(f) == "" {
+			problems = append(problems, fmt.Errorf("%s: name must be NNNNN_name%s (goose would skip it)", f, path.Ext(f)))
+			skip = append(skip, f)
+			continue
+		}
+		if prev, dup := seen[v]; dup {
+			problems = append(problems, fmt.Errorf("%s: version %d already used by %s", f, v, prev))
+			skip = append(skip, f)
+			continue
+		}
+		seen[v] = f
+		entries = append(entries, entry{v, f})
+		if path.Ext(f) == ".go" {
+			skip = append(skip, f) // only its name can be checked without building it
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.version, b.version) })
+	for i, e := range entries {
+		if want := int64(i + 1); e.version != want {
+			problems = append(problems, fmt.Errorf("%s: version %d out of sequence: want %05d (versions run 1, 2, 3 … without gaps)", e.file, e.version, want))
+			break
+		}
+	}
+	problems = append(problems, parseAll(fsys, skip)...)
+	if len(problems) > 0 {
+		return fmt.Errorf("validate: %w", errors.Join(problems...))
+	}
+	return nil
+}
+
+// parseAll runs each SQL migration up and down through goose against a
+// driver that executes nothing: goose's parser decides, exactly as it will
+// when migrating for real.
+func parseAll(fsys fs.FS, skip []string) []error {
+	db := sql.OpenDB(nullConnector{})
+	defer func() { _ = db.Close() }() // nullConnector: nothing to release
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithDisableVersioning(true),
+		goose.WithExcludeNames(skip),
+	)
+	if errors.Is(err, goose.ErrNoMigrations) {
+		return nil
+	}
+	if err != nil {
+		return []error{err}
+	}
+	ctx := context.Background()
+	var problems []error
+	for _, s := range p.ListSources() {
+		file := baseName(s.Path)
+		if _, err := p.ApplyVersion(ctx, s.Version, true); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
+			continue
+		}
+		r, err := p.ApplyVersion(ctx, s.Version, false)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
+			continue
+		}
+		if r.Empty {
+			problems = append(problems, fmt.Errorf("%s: Down section is empty: write the statements that undo Up after -- +goose Down", file))
+		}
+	}
+	return problems
+}
+
+// parseCause drops goose's "failed to prepare migration …: failed to parse
+// <file>: " wrappers, whose news the caller already gives.
+func parseCause(err error, file string) error {
+	for {
+		msg := err.Error()
+		next := errors.Unwrap(err)
+		if next == nil || !strings.HasPrefix(msg, "failed to prepare migration") && !strings.HasPrefix(msg, "failed to parse "+file+":") {
+			return err
+		}
+		err = next
+	}
+}
+
+// nullConnector is a database/sql driver that accepts every statement and
+// runs none of them.
+type nullConnector struct{}
+
+func (nullConnector) Connect(context.Context) (driver.Conn, error) { return nullConn{}, nil }
+func (nullConnector) Driver() driver.Driver                        { return nullDriver{} }
+
+type nullDriver struct{}
+
+func (nullDriver) Open(string) (driver.Conn, error) { return nullConn{}, nil }
+
+type nullConn struct{}
+
+var (
+	_ driver.ExecerContext = nullConn{}
+	_ driver.ConnBeginTx   = nullConn{}
+	_ driver.Tx            = nullConn{}
+	_ driver.Conn          = nullConn{}
+	_ driver.Connector     = nullConnector{}
+)
+
+func (nullConn) Prepare(string) (driver.Stmt, error) {
+	return nil, errors.New("null driver: prepare not supported")
+}
+func (nullConn) Close() error { return nil }
+func (nullConn) Begin() (driver.Tx, error) {
+	return nullConn{}, nil
+}
+func (nullConn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
+	return nullConn{}, nil
+}
+func (nullConn) Commit() error   { return nil }
+func (nullConn) Rollback() error { return nil }
+func (nullConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+	return driver.ResultNoRows, nil
+}

@@ -1,0 +1,170 @@
+package migrate_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cortexerp/datalayer/migrate"
+)
+
+const (
+	upA   = "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\nDROP TABLE a;\n"
+	upB   = "-- +goose Up\nCREATE TABLE b (id int);\n-- +goose Down\nDROP TABLE b;\n"
+	funcC = `-- +goose Up
+-- +goose StatementBegin
+CREATE FUNCTION c() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN 1;
+END;
+$$;
+-- +goose StatementEnd
+
+-- +goose Down
+DROP FUNCTION c();
+`
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		fsys fstest.MapFS
+		want []string // substrings of the error; none: valid
+	}{
+		{name: "sequential files with Up and Down are valid",
+			fsys: files("00001_a.sql", upA, "00002_b.sql", upB, "00003_c.sql", funcC, "README.md", "notes", "helpers_test.go", "package x")},
+		{name: "NO TRANSACTION and ENVSUB annotations are valid",
+			fsys: files("00001_a.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON a (id);\n-- +goose Down\nDROP INDEX CONCURRENTLY IF EXISTS i;\n")},
+		{name: "Go migration files are checked by name only",
+			fsys: files("00001_a.sql", upA, "00002_backfill.go", "package migrations")},
+		{name: "an empty directory is an error",
+			fsys: files("README.md", "x"),
+			want: []string{"no migration files"}},
+		{name: "a file name without a number is reported",
+			fsys: files("00001_a.sql", upA, "b.sql", upB),
+			want: []string{"b.sql: name must be NNNNN_name.sql"}},
+		{name: "a dash instead of an underscore is reported",
+			fsys: files("00001_a.sql", upA, "00002-b.sql", upB),
+			want: []string{"00002-b.sql: name must be NNNNN_name.sql"}},
+		{name: "a number without a name is reported",
+			fsys: files("00001_a.sql", upA, "00002_.sql", upB),
+			want: []string{"00002_.sql: name must be NNNNN_name.sql"}},
+		{name: "a duplicate version is reported with both files",
+			fsys: files("00001_a.sql", upA, "00002_b.sql", upB, "00002_c.sql", upB),
+			want: []string{"00002_c.sql: version 2 already used by 00002_b.sql"}},
+		{name: "a gap in the sequence is reported",
+			fsys: files("00001_a.sql", upA, "00003_b.sql", upB),
+			want: []string{"00003_b.sql: version 3 out of sequence: want 00002"}},
+		{name: "a timestamp version is out of sequence",
+			fsys: files("00001_a.sql", upA, "20240101120000_b.sql", upB),
+			want: []string{"20240101120000_b.sql: version 20240101120000 out of sequence: want 00002"}},
+		{name: "sequences start at 1",
+			fsys: files("00002_a.sql", upA),
+			want: []string{"00002_a.sql: version 2 out of sequence: want 00001"}},
+		{name: "an unknown annotation is reported",
+			fsys: files("00001_a.sql", "-- +goose Up\nSELECT 1;\n-- +goose Dwn\nSELECT 1;\n"),
+			want: []string{"00001_a.sql: ", `"Dwn" not supported`}},
+		{name: "a file without an Up annotation is reported",
+			fsys: files("00001_a.sql", "CREATE TABLE a (id int);\n"),
+			want: []string{"00001_a.sql: failed to parse migration"}},
+		{name: "StatementBegin without StatementEnd is reported",
+			fsys: files("00001_a.sql", "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"),
+			want: []string{"00001_a.sql: "}},
+		{name: "a statement missing its semicolon is reported",
+			fsys: files("00001_a.sql", "-- +goose Up\nCREATE TABLE a (id int)\n-- +goose Down\nDROP TABLE a;\n"),
+			want: []string{"00001_a.sql: ", "missing semicolon"}},
+		{name: "a file without a Down section is reported",
+			fsys: files("00001_a.sql", "-- +goose Up\nCREATE TABLE a (id int);\n"),
+			want: []string{"00001_a.sql: Down section is empty"}},
+		{name: "a Down section with only comments is reported",
+			fsys: files("00001_a.sql", "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\n-- nothing to undo\n"),
+			want: []string{"00001_a.sql: Down section is empty"}},
+		{name: "every problem is reported at once",
+			fsys: files("00001_a.sql", "-- +goose Up\nSELECT 1;\n", "00002_b.sql", "SELECT 1;\n", "00004_c.sql", upA),
+			want: []string{"00001_a.sql: Down section is empty", "00002_b.sql: ", "00004_c.sql: version 4 out of sequence"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := migrate.Validate(tc.fsys)
+			if len(tc.want) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestCreate(t *testing.T) {
+	t.Parallel()
+	t.Run("numbers after the highest version and validates", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "00001_a.sql"), []byte(upA), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "00002_b.sql"), []byte(upB), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644))
+
+		got, err := migrate.Create(dir, "Add invoices", "")
+		require.NoError(t, err)
+		require.Equal(t, filepath.Join(dir, "00003_add_invoices.sql"), got)
+		body, err := os.ReadFile(got)
+		require.NoError(t, err)
+		require.Contains(t, string(body), "-- +goose Up\n")
+		require.Contains(t, string(body), "-- +goose Down\n")
+		require.NoError(t, migrate.Validate(os.DirFS(dir)), "a new file is valid as written")
+
+		got, err = migrate.Create(dir, "AddPayments", "sql")
+		require.NoError(t, err)
+		require.Equal(t, filepath.Join(dir, "00004_add_payments.sql"), got)
+	})
+	t.Run("numbers past gaps from the highest version", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "00011_k.sql"), []byte(upA), 0o644))
+		got, err := migrate.Create(dir, "invoices", "sql")
+		require.NoError(t, err)
+		require.Equal(t, "00012_invoices.sql", filepath.Base(got))
+	})
+	t.Run("starts at 00001 in an empty directory", func(t *testing.T) {
+		t.Parallel()
+		got, err := migrate.Create(t.TempDir(), "init", "sql")
+		require.NoError(t, err)
+		require.Equal(t, "00001_init.sql", filepath.Base(got))
+	})
+	t.Run("writes a Go migration for goose.NewGoMigration", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "00001_a.sql"), []byte(upA), 0o644))
+		got, err := migrate.Create(dir, "backfill totals", "go")
+		require.NoError(t, err)
+		require.Equal(t, "00002_backfill_totals.go", filepath.Base(got))
+		body, err := os.ReadFile(got)
+		require.NoError(t, err)
+		require.Contains(t, string(body), "var Migration00002BackfillTotals = goose.NewGoMigration(2,")
+		require.Contains(t, string(body), "package migrations")
+	})
+	for _, tc := range []struct{ name, dir, mname, kind, want string }{
+		{"rejects an unknown kind", "", "x", "yaml", `kind "yaml": want "sql" or "go"`},
+		{"rejects a name without letters", "", " -- ", "sql", "needs at least one letter or digit"},
+		{"names a missing directory", "/nonexistent/migrations", "x", "sql", "set -dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := tc.dir
+			if dir == "" {
+				dir = t.TempDir()
+			}
+			_, err := migrate.Create(dir, tc.mname, tc.kind)
+			require.ErrorContains(t, err, tc.want)
+			entries, _ := os.ReadDir(dir)
+			require.Empty(t, entries, "nothing written")
+		})
+	}
+}
