@@ -75,6 +75,27 @@ func TestCommitOutcomeAfterALostConnection(t *testing.T) {
 		require.Equal(t, []int{1, 2}, attempts)
 		require.Equal(t, []int{2}, ids(t, pool))
 	})
+	t.Run("transaction id not learned yet: ErrCommitUnknown", func(t *testing.T) {
+		t.Parallel()
+		pool, w := newDB(t)
+		u := uow.New(pool, newStore)
+		err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
+			if _, err := q.count(ctx); err != nil { // a read first: no transaction id yet
+				return err
+			}
+			if err := q.put(ctx, 1, "a"); err != nil {
+				return err
+			}
+			w.setOnWrite(func(c *wireConn, b []byte) bool { // cut the next write: the COMMIT batch
+				w.setOnWrite(nil)
+				_ = c.Close()
+				return true
+			})
+			return nil
+		}, uow.Retry(uow.DefaultRetry))
+		require.ErrorIs(t, err, uow.ErrCommitUnknown)
+		require.Empty(t, ids(t, pool))
+	})
 	t.Run("server unreachable: ErrCommitUnknown, never retried", func(t *testing.T) {
 		t.Parallel()
 		pool, w := newDB(t)

@@ -52,12 +52,12 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 // COMMIT was cut off by a lost connection.
 func (t *txn) commitOutcome(ctx context.Context, commitErr error) error {
 	t.mu.Lock()
-	xid := t.xid
+	xid, unprobed := t.xid, t.unprobed
 	t.mu.Unlock()
 	log := t.core.cfg.logger
 	if xid == "" {
-		if t.opts.readOnly || t.opts.isoLevel != pgx.Serializable {
-			// No transaction id: the transaction wrote nothing.
+		if !unprobed || t.opts.readOnly {
+			// No transaction id after the last statement: nothing was written.
 			return nil
 		}
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, commitErr)
