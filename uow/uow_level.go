@@ -77,10 +77,12 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 }
 
 func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (err error) {
+	// One allocation holds the transaction, its outermost level and handle.
 	t := &txn{core: &u.core, opts: o, attempt: attempt, pool: u.pool}
-	root := &level{tx: t, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly}
-	root.db = &handle{l: root}
-	t.stack = append(t.stack[:0:0], root)
+	root := &t.root
+	*root = level{tx: t, db: &t.rootDB, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly}
+	t.rootDB.l = root
+	t.stack = append(t.stackBuf[:0], root)
 	ctx, span := u.startSpan(ctx, root)
 	defer func() { u.endSpan(span, t, err) }()
 	t.outerCtx = ctx

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -26,6 +27,9 @@ type txn struct {
 
 	mu         sync.Mutex
 	stack      []*level // active levels, outermost first
+	stackBuf   [4]*level
+	root       level
+	rootDB     handle
 	busy       bool     // a statement runs or its result is open
 	open       func()   // closes the open result if fn returns without closing it
 	done       bool
@@ -310,12 +314,12 @@ func (t *txn) probeXid(plan []cmd) bool {
 
 // readXid reads the probe's result from br.
 func (t *txn) readXid(br pgx.BatchResults) {
-	var xid *string
+	var xid pgtype.Text
 	if err := br.QueryRow().Scan(&xid); err == nil {
 		t.mu.Lock()
 		t.unprobed = false
-		if xid != nil {
-			t.xid = *xid
+		if xid.Valid {
+			t.xid = xid.String
 		}
 		t.mu.Unlock()
 	}
