@@ -30,8 +30,8 @@ type txn struct {
 	stackBuf   [4]*level
 	root       level
 	rootDB     handle
-	busy       bool     // a statement runs or its result is open
-	open       func()   // closes the open result if fn returns without closing it
+	busy       bool   // a statement runs or its result is open
+	open       func() // closes the open result if fn returns without closing it
 	done       bool
 	conn       *pgxpool.Conn
 	begun      bool  // BEGIN ran
