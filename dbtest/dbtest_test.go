@@ -1,0 +1,274 @@
+package dbtest_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cortexerp/datalayer/dbtest"
+)
+
+// notes is a small migration set of our own, independent of the application.
+var notes = fstest.MapFS{
+	"00001_notes.sql": {Data: []byte("-- +goose Up\nCREATE TABLE notes (body text NOT NULL);\n-- +goose Down\nDROP TABLE notes;\n")},
+	"00002_authors.sql": {Data: []byte("-- +goose Up\nALTER TABLE notes ADD author text;\n" +
+		"-- +goose Down\nALTER TABLE notes DROP author;\n")},
+}
+
+func TestParallelTestsGetIsolatedDatabases(t *testing.T) {
+	t.Parallel()
+	var (
+		mu    sync.Mutex
+		names []string
+	)
+	t.Run("group", func(t *testing.T) {
+		for i := range 4 {
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				t.Parallel()
+				pool := dbtest.New(t, dbtest.WithMigrations(notes))
+				me := fmt.Sprint("written by ", i)
+				_, err := pool.Exec(t.Context(), "INSERT INTO notes (body) VALUES ($1)", me)
+				require.NoError(t, err)
+				time.Sleep(50 * time.Millisecond) // let the others write meanwhile
+				rows, err := pool.Query(t.Context(), "SELECT body FROM notes")
+				require.NoError(t, err)
+				bodies, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				require.NoError(t, err)
+				require.Equal(t, []string{me}, bodies)
+
+				var db string
+				require.NoError(t, pool.QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+				mu.Lock()
+				names = append(names, db)
+				mu.Unlock()
+			})
+		}
+	})
+	slices.Sort(names)
+	require.Len(t, slices.Compact(names), 4, "each test has its own database")
+}
+
+// latestVersion reads the highest version number among the files of the
+// repository's db/migrations.
+func latestVersion(t *testing.T) int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "db", "migrations", "*.sql"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	var latest int64
+	for _, f := range files {
+		n, err := strconv.ParseInt(strings.SplitN(filepath.Base(f), "_", 2)[0], 10, 64)
+		require.NoError(t, err)
+		latest = max(latest, n)
+	}
+	return latest
+}
+
+func gooseVersion(t *testing.T, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) int64 {
+	t.Helper()
+	var v int64
+	require.NoError(t, q.QueryRow(t.Context(), "SELECT max(version_id) FROM goose_db_version WHERE is_applied").Scan(&v))
+	return v
+}
+
+func TestNewMigratesToTheLatestVersion(t *testing.T) {
+	t.Parallel()
+	t.Run("the nearest db/migrations by default", func(t *testing.T) {
+		t.Parallel()
+		require.Equal(t, latestVersion(t), gooseVersion(t, dbtest.New(t)))
+	})
+	t.Run("WithMigrations", func(t *testing.T) {
+		t.Parallel()
+		pool := dbtest.New(t, dbtest.WithMigrations(notes))
+		require.Equal(t, int64(2), gooseVersion(t, pool))
+		_, err := pool.Exec(t.Context(), "INSERT INTO notes (body, author) VALUES ('x', 'y')")
+		require.NoError(t, err)
+	})
+	t.Run("NewURL", func(t *testing.T) {
+		t.Parallel()
+		conn, err := pgx.Connect(t.Context(), dbtest.NewURL(t, dbtest.WithMigrations(notes)))
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		require.Equal(t, int64(2), gooseVersion(t, conn))
+	})
+}
+
+func TestWithoutMigrationsIsEmpty(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t, dbtest.WithoutMigrations())
+	var tables int
+	require.NoError(t, pool.QueryRow(t.Context(),
+		"SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "+
+			"WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')").Scan(&tables))
+	require.Zero(t, tables)
+}
+
+func TestPoolIsSmallAndClosedAfterTheTest(t *testing.T) {
+	t.Parallel()
+	var dbName string
+	t.Run("test", func(t *testing.T) {
+		pool := dbtest.New(t, dbtest.WithoutMigrations(), dbtest.WithMaxConns(3))
+		require.EqualValues(t, 3, pool.Config().MaxConns)
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT current_database()").Scan(&dbName))
+	})
+	requireDatabases(t, dbName, false)
+}
+
+// requireDatabases checks on the shared server whether database name exists.
+func requireDatabases(t *testing.T, name string, exists bool) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dbtest.Server(t).URL())
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var found bool
+	require.NoError(t, conn.QueryRow(t.Context(),
+		"SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&found))
+	require.Equal(t, exists, found, "database %s", name)
+}
+
+func TestBadOptionsFailTheTest(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "badoption", "")
+	require.Error(t, err)
+	require.Contains(t, out, "WithMaxConns(0): want at least 1")
+}
+
+// The tests below re-run this test binary as a child (TestChildProcess) to
+// watch a test fail. The child uses this process's server through
+// DATABASE_URL, so what it leaves behind can be inspected here.
+const childEnv = "DBTEST_TEST_CHILD"
+
+func TestChildProcess(t *testing.T) {
+	switch os.Getenv(childEnv) {
+	case "":
+		t.Skip("helper process for the tests that watch a test fail")
+	case "fail":
+		pool := dbtest.New(t, dbtest.WithMigrations(notes))
+		var db string
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+		fmt.Println("DATABASE", db)
+		t.Error("failing on purpose")
+	case "pass":
+		var db string
+		require.NoError(t, dbtest.New(t).QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+		fmt.Println("DATABASE", db)
+	case "default":
+		dbtest.New(t)
+	case "badoption":
+		dbtest.New(t, dbtest.WithMaxConns(0))
+	}
+}
+
+func runChild(t *testing.T, mode, dir string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), childEnv+"="+mode, "DATABASE_URL="+dbtest.Server(t).URL(), "TEST_DATABASE_URL=")
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+var databaseLine = regexp.MustCompile(`(?m)^DATABASE (\S+)$`)
+
+func TestFailedTestKeepsItsDatabaseAndLogsItsURL(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "fail", "")
+	require.Error(t, err, out)
+	m := databaseLine.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	db := m[1]
+	requireDatabases(t, db, true)
+	t.Cleanup(func() { dropDatabase(t, db) })
+	require.Regexp(t, `dbtest: kept database `+db+` for inspection: postgres://pgtdbuser:xxxxx@127\.0\.0\.1:\d+/`+db, out)
+	require.NotContains(t, out, "pgtdbpass", "the role's password is masked")
+}
+
+func TestPassedTestDropsItsDatabase(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "pass", "")
+	require.NoError(t, err, out)
+	m := databaseLine.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	requireDatabases(t, m[1], false)
+	require.NotContains(t, out, "pgtdbpass")
+}
+
+func TestMissingMigrationsNameTheFixes(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "default", t.TempDir())
+	require.Error(t, err)
+	require.Contains(t, out, "no db/migrations directory at or above")
+	require.Contains(t, out, "DBTEST_MIGRATIONS_DIR")
+	require.Contains(t, out, "dbtest.WithMigrations")
+}
+
+func dropDatabase(t *testing.T, name string) {
+	conn, err := pgx.Connect(context.Background(), dbtest.Server(t).URL())
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+}
+
+// TestMigrationsDirEnv is not parallel: it sets DBTEST_MIGRATIONS_DIR.
+func TestMigrationsDirEnv(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00007_only.sql"),
+		[]byte("-- +goose Up\nCREATE TABLE only_here (id int);\n-- +goose Down\nDROP TABLE only_here;\n"), 0o644))
+	t.Setenv(dbtest.MigrationsDirEnv, dir)
+	pool := dbtest.New(t)
+	require.Equal(t, int64(7), gooseVersion(t, pool))
+	_, err := pool.Exec(t.Context(), "SELECT id FROM only_here")
+	require.NoError(t, err)
+}
+
+// BenchmarkNew measures dbtest.New with the template already migrated (the
+// first call, which migrates it, is outside the measurement) and reports the
+// median alongside the mean. In "drop" each database is dropped before the
+// next is made, as a passing test's is; in "keep" they pile up until the end.
+func BenchmarkNew(b *testing.B) {
+	dbtest.New(b) // server started, template migrated
+	admin, err := pgx.Connect(b.Context(), dbtest.Server(b).URL())
+	require.NoError(b, err)
+	defer admin.Close(context.Background())
+
+	for _, drop := range []bool{true, false} {
+		b.Run(map[bool]string{true: "drop", false: "keep"}[drop], func(b *testing.B) {
+			var took []time.Duration
+			for b.Loop() {
+				began := time.Now()
+				pool := dbtest.New(b)
+				took = append(took, time.Since(began))
+				if drop {
+					b.StopTimer()
+					name := pool.Config().ConnConfig.Database
+					pool.Close()
+					_, err := admin.Exec(b.Context(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize())
+					require.NoError(b, err)
+					b.StartTimer()
+				}
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-median/op")
+		})
+	}
+}

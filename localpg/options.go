@@ -1,0 +1,181 @@
+package localpg
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+)
+
+// Option configures [Start]. Options are immutable: share them freely.
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type config struct {
+	port     int
+	sources  []Source
+	binDirs  []string
+	cacheDir string
+	image    string
+	settings [][2]string
+	logger   *slog.Logger
+	signals  bool
+}
+
+// defaultBinDirs are the glob patterns searched for PostgreSQL binaries after PATH.
+var defaultBinDirs = []string{
+	"/usr/lib/postgresql/*/bin",         // Debian, Ubuntu
+	"/usr/pgsql-*/bin",                  // RHEL, Fedora (PGDG)
+	"/usr/local/pgsql/bin",              // built from source
+	"/opt/homebrew/opt/postgresql*/bin", // Homebrew, Apple silicon
+	"/usr/local/opt/postgresql*/bin",    // Homebrew, Intel
+	"/Applications/Postgres.app/Contents/Versions/*/bin",
+}
+
+// DefaultImage is the Docker image used for SourceDocker.
+const DefaultImage = "postgres:15-alpine"
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		sources: []Source{SourceEnv, SourceDocker, SourceBinaries},
+		binDirs: defaultBinDirs,
+		image:   DefaultImage,
+		logger:  slog.New(slog.DiscardHandler),
+		signals: true,
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		c.cacheDir = filepath.Join(dir, "datalayer", "localpg")
+	}
+	var errs []error
+	for _, o := range opts {
+		if o == nil {
+			errs = append(errs, errors.New("localpg: option must not be nil"))
+			continue
+		}
+		if err := o.apply(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// WithPort makes Start run its own server (never the one of DATABASE_URL or
+// TEST_DATABASE_URL) listening on 127.0.0.1:port. Without it a free port is
+// chosen.
+func WithPort(port int) Option {
+	return optionFunc(func(c *config) error {
+		if port < 1 || port > 65535 {
+			return fmt.Errorf("localpg: WithPort(%d): port must be within 1-65535", port)
+		}
+		c.port = port
+		return nil
+	})
+}
+
+// WithSources restricts Start to the given sources, tried in the given order
+// (default: SourceEnv, SourceDocker, SourceBinaries).
+func WithSources(sources ...Source) Option {
+	return optionFunc(func(c *config) error {
+		if len(sources) == 0 {
+			return errors.New("localpg: WithSources: name at least one source")
+		}
+		for _, s := range sources {
+			if s < SourceEnv || s > SourceBinaries {
+				return fmt.Errorf("localpg: WithSources: unknown source %d", int(s))
+			}
+		}
+		c.sources = slices.Clone(sources)
+		return nil
+	})
+}
+
+// WithBinDirs replaces the glob patterns of directories searched for initdb
+// and postgres after PATH (default: /usr/lib/postgresql/*/bin and the usual
+// locations of the PGDG, Homebrew and Postgres.app packages).
+func WithBinDirs(patterns ...string) Option {
+	return optionFunc(func(c *config) error {
+		for _, p := range patterns {
+			if _, err := filepath.Match(p, ""); err != nil {
+				return fmt.Errorf("localpg: WithBinDirs: bad pattern %q: %w", p, err)
+			}
+		}
+		c.binDirs = slices.Clone(patterns)
+		return nil
+	})
+}
+
+// WithCacheDir sets where an initialised cluster is cached per PostgreSQL
+// version, so that later starts copy it instead of running initdb (default:
+// os.UserCacheDir()/datalayer/localpg). An empty dir disables the cache.
+func WithCacheDir(dir string) Option {
+	return optionFunc(func(c *config) error {
+		c.cacheDir = dir
+		return nil
+	})
+}
+
+// WithImage sets the Docker image of SourceDocker (default [DefaultImage]).
+func WithImage(image string) Option {
+	return optionFunc(func(c *config) error {
+		if image == "" {
+			return errors.New("localpg: WithImage: image must not be empty")
+		}
+		c.image = image
+		return nil
+	})
+}
+
+var settingName = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
+
+// WithSetting passes a server setting (postgres -c name=value) to a server
+// that localpg starts, overriding its defaults.
+func WithSetting(name, value string) Option {
+	return optionFunc(func(c *config) error {
+		if !settingName.MatchString(name) {
+			return fmt.Errorf("localpg: WithSetting: bad setting name %q", name)
+		}
+		c.settings = append(c.settings, [2]string{name, value})
+		return nil
+	})
+}
+
+// WithLogger logs start-up and shutdown at debug level (default: no logging).
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return errors.New("localpg: WithLogger: logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	})
+}
+
+// WithoutSignalHandler leaves SIGINT and SIGTERM alone, for a program that
+// handles them itself and calls [Server.Stop]. The watchdog still removes the
+// server when the process exits.
+func WithoutSignalHandler() Option {
+	return optionFunc(func(c *config) error {
+		c.signals = false
+		return nil
+	})
+}
+
+// serverSettings are the postgres -c settings of a server localpg starts.
+func (c *config) serverSettings() [][2]string {
+	s := [][2]string{
+		{"fsync", "off"},
+		{"synchronous_commit", "off"},
+		{"full_page_writes", "off"},
+		{"max_connections", "200"},
+		{"shared_buffers", "64MB"},
+	}
+	return append(s, c.settings...)
+}
