@@ -91,14 +91,20 @@ func (c *wireConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// Read counts a round trip when server data arrives after a client write.
+// (pgx may start a read before the write it answers, so the count is taken
+// when the data arrives, not when the read starts.)
 func (c *wireConn) Read(b []byte) (int, error) {
-	c.w.mu.Lock()
-	if c.w.waiting[c] {
-		c.w.trips++
-		c.w.waiting[c] = false
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.w.mu.Lock()
+		if c.w.waiting[c] {
+			c.w.trips++
+			c.w.waiting[c] = false
+		}
+		c.w.mu.Unlock()
 	}
-	c.w.mu.Unlock()
-	return c.Conn.Read(b)
+	return n, err
 }
 
 func (w *wire) reset() {
