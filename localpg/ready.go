@@ -23,7 +23,7 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
 		case <-exited:
 			return errExited
 		case <-ctx.Done():
-			return fmt.Errorf("wait for the server to accept connections: %w (last attempt: %v)", ctx.Err(), err)
+			return fmt.Errorf("wait for the server to accept connections: %w (last attempt: %w)", ctx.Err(), err)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 100*time.Millisecond)
