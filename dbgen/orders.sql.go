@@ -236,28 +236,60 @@ func (q *Queries) OrderList(ctx context.Context, arg OrderListParams) ([]Order, 
 	return items, nil
 }
 
-const orderMarkCancelled = `-- name: OrderMarkCancelled :execrows
+const orderMarkCancelled = `-- name: OrderMarkCancelled :one
 UPDATE orders SET status = 'cancelled', cancelled_at = now()
 WHERE id = $1 AND status IN ('pending', 'paid')
+RETURNING id, public_id, customer_id, status, idempotency_key, coupon_code, subtotal, discount, tax, total, placed_at, paid_at, cancelled_at
 `
 
-func (q *Queries) OrderMarkCancelled(ctx context.Context, id int64) (int64, error) {
-	result, err := q.db.Exec(ctx, orderMarkCancelled, id)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// OrderMarkCancelled moves a pending or paid order to cancelled, locking its
+// row; no row when the order does not exist or is already cancelled.
+func (q *Queries) OrderMarkCancelled(ctx context.Context, id int64) (Order, error) {
+	row := q.db.QueryRow(ctx, orderMarkCancelled, id)
+	var i Order
+	err := row.Scan(
+		&i.ID,
+		&i.PublicID,
+		&i.CustomerID,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.CouponCode,
+		&i.Subtotal,
+		&i.Discount,
+		&i.Tax,
+		&i.Total,
+		&i.PlacedAt,
+		&i.PaidAt,
+		&i.CancelledAt,
+	)
+	return i, err
 }
 
-const orderMarkPaid = `-- name: OrderMarkPaid :execrows
+const orderMarkPaid = `-- name: OrderMarkPaid :one
 UPDATE orders SET status = 'paid', paid_at = now()
 WHERE id = $1 AND status = 'pending'
+RETURNING id, public_id, customer_id, status, idempotency_key, coupon_code, subtotal, discount, tax, total, placed_at, paid_at, cancelled_at
 `
 
-func (q *Queries) OrderMarkPaid(ctx context.Context, id int64) (int64, error) {
-	result, err := q.db.Exec(ctx, orderMarkPaid, id)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// OrderMarkPaid moves a pending order to paid, locking its row; no row when
+// the order does not exist or is not pending.
+func (q *Queries) OrderMarkPaid(ctx context.Context, id int64) (Order, error) {
+	row := q.db.QueryRow(ctx, orderMarkPaid, id)
+	var i Order
+	err := row.Scan(
+		&i.ID,
+		&i.PublicID,
+		&i.CustomerID,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.CouponCode,
+		&i.Subtotal,
+		&i.Discount,
+		&i.Tax,
+		&i.Total,
+		&i.PlacedAt,
+		&i.PaidAt,
+		&i.CancelledAt,
+	)
+	return i, err
 }

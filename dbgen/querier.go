@@ -41,8 +41,12 @@ type Querier interface {
 	OrderLineList(ctx context.Context, orderID int64) ([]OrderLine, error)
 	OrderLineSoldByProduct(ctx context.Context) ([]OrderLineSoldByProductRow, error)
 	OrderList(ctx context.Context, arg OrderListParams) ([]Order, error)
-	OrderMarkCancelled(ctx context.Context, id int64) (int64, error)
-	OrderMarkPaid(ctx context.Context, id int64) (int64, error)
+	// OrderMarkCancelled moves a pending or paid order to cancelled, locking its
+	// row; no row when the order does not exist or is already cancelled.
+	OrderMarkCancelled(ctx context.Context, id int64) (Order, error)
+	// OrderMarkPaid moves a pending order to paid, locking its row; no row when
+	// the order does not exist or is not pending.
+	OrderMarkPaid(ctx context.Context, id int64) (Order, error)
 	// OutboxClaim locks a batch of unpublished events, skipping rows another
 	// publisher holds (FOR UPDATE SKIP LOCKED), oldest first.
 	OutboxClaim(ctx context.Context, maxRows int32) ([]Outbox, error)

@@ -22,13 +22,19 @@ UPDATE orders
 SET coupon_code = @coupon_code, discount = @discount, tax = @tax, total = @total
 WHERE id = @id;
 
--- name: OrderMarkPaid :execrows
+-- OrderMarkPaid moves a pending order to paid, locking its row; no row when
+-- the order does not exist or is not pending.
+-- name: OrderMarkPaid :one
 UPDATE orders SET status = 'paid', paid_at = now()
-WHERE id = @id AND status = 'pending';
+WHERE id = @id AND status = 'pending'
+RETURNING *;
 
--- name: OrderMarkCancelled :execrows
+-- OrderMarkCancelled moves a pending or paid order to cancelled, locking its
+-- row; no row when the order does not exist or is already cancelled.
+-- name: OrderMarkCancelled :one
 UPDATE orders SET status = 'cancelled', cancelled_at = now()
-WHERE id = @id AND status IN ('pending', 'paid');
+WHERE id = @id AND status IN ('pending', 'paid')
+RETURNING *;
 
 -- name: OrderList :many
 SELECT * FROM orders

@@ -1,0 +1,312 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cortexerp/datalayer/erp"
+)
+
+// Options shape a simulation; a zero field takes its default.
+type Options struct {
+	Orders     int       // order requests, replays included (default 300)
+	Workers    int       // concurrent clients (default 8)
+	Publishers int       // outbox publishers running meanwhile (default 2)
+	Customers  int       // customers to seed (default 20)
+	Products   int       // products to seed (default 50)
+	Seed       uint64    // seeds every random choice: same seed, same requests
+	Tag        string    // prefix of the seeded names and keys (default: from the clock)
+	Progress   io.Writer // gets a line every sixth of the orders (default: none)
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Orders, 300)
+	def(&o.Workers, 8)
+	def(&o.Publishers, 2)
+	def(&o.Customers, 20)
+	def(&o.Products, 50)
+	if o.Tag == "" {
+		o.Tag = "d" + strconv.FormatInt(time.Now().UnixMilli()%1e9, 36)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return o
+}
+
+// Result is what a simulation did, as its clients saw it.
+type Result struct {
+	Options    Options       // with defaults applied
+	Catalog    Catalog       // what was seeded
+	Outcomes   Outcomes      // what became of the order requests
+	Retries    int64         // attempts the units of work replayed
+	Deliveries map[int64]int // times each outbox event was published, by event ID
+	Elapsed    time.Duration // workload and publishing, seeding excluded
+}
+
+// Outcomes counts order requests by what became of them.
+type Outcomes struct {
+	Requests      int // sent, replays included
+	Placed        int // created an order
+	Replayed      int // got the order already placed under their idempotency key
+	OutOfStock    int // refused: the stock could not cover an item
+	Discounted    int // placed with their coupon applied
+	CouponRefused int // placed without their coupon (unknown, expired or used up)
+	Paid          int // placed orders then paid
+	Cancelled     int // placed orders then cancelled (some after payment)
+}
+
+// plan is one client's request and what it does with the order.
+type plan struct {
+	req         erp.OrderRequest
+	resend      bool // sends the request twice, like a client whose first reply was lost
+	pay, cancel bool
+}
+
+// Simulate seeds a catalog and runs a concurrent workload against svc: many
+// clients placing orders (some refused for stock, some with coupons that do
+// not apply, some sent twice or by two clients at once with one idempotency
+// key), paying and cancelling some, while publishers drain the outbox.
+// When it returns, every event is published. An unexpected error stops it.
+func Simulate(ctx context.Context, svc *erp.Service, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed))
+	seeding := time.Now()
+	catalog, err := Seed(ctx, svc, rng, opts.Tag, opts.Customers, opts.Products)
+	if err != nil {
+		return Result{}, fmt.Errorf("seed: %w", err)
+	}
+	units := 0
+	for _, n := range catalog.Initial {
+		units += int(n)
+	}
+	_, _ = fmt.Fprintf(opts.Progress, "seeded %d customers, %d products (%d units in stock), 3 coupons in %.2fs\n",
+		len(catalog.Customers), len(catalog.Products), units, time.Since(seeding).Seconds())
+	s := &simulation{svc: svc, opts: opts, keys: map[string]int64{}, delivered: map[int64]int{}}
+	plans := makePlans(rng, catalog, opts)
+	retriesBefore := svc.Retries()
+	s.start = time.Now()
+
+	pubCtx, stopPublishers := context.WithCancel(ctx)
+	var publishers sync.WaitGroup
+	for range opts.Publishers {
+		p, err := svc.NewPublisher(s.deliver)
+		if err != nil {
+			stopPublishers()
+			return Result{}, err
+		}
+		publishers.Go(func() { p.Run(pubCtx) })
+	}
+	err = s.run(ctx, plans)
+	stopPublishers()
+	publishers.Wait()
+	if err != nil {
+		return Result{}, err
+	}
+	// Publish what the running publishers left (those woken last, say).
+	flush, err := svc.NewPublisher(s.deliver)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := flush.PublishPending(ctx); err != nil {
+		return Result{}, fmt.Errorf("publish the rest: %w", err)
+	}
+	return Result{
+		Options:    opts,
+		Catalog:    catalog,
+		Outcomes:   s.out,
+		Retries:    svc.Retries() - retriesBefore,
+		Deliveries: s.delivered,
+		Elapsed:    time.Since(s.start),
+	}, nil
+}
+
+// makePlans draws every request up front, so that the seed alone decides
+// them, whatever the interleaving of the workers.
+func makePlans(rng *rand.Rand, c Catalog, opts Options) []plan {
+	plans := make([]plan, opts.Orders)
+	for i := range plans {
+		if i >= 8 && rng.IntN(25) == 0 {
+			// Another client sends a recent request again, concurrently.
+			plans[i] = plan{req: plans[i-1-rng.IntN(8)].req}
+			continue
+		}
+		req := erp.OrderRequest{
+			CustomerID:     c.Customers[rng.IntN(len(c.Customers))],
+			IdempotencyKey: fmt.Sprintf("%s-order-%d", opts.Tag, i+1),
+		}
+		seen := map[int64]bool{}
+		for range 1 + rng.IntN(4) {
+			// A third of the picks go to the ten best sellers, which sell out.
+			id := c.Products[rng.IntN(len(c.Products))]
+			if rng.IntN(3) == 0 {
+				id = c.Products[rng.IntN(min(10, len(c.Products)))]
+			}
+			if !seen[id] {
+				seen[id] = true
+				req.Items = append(req.Items, erp.Item{ProductID: id, Quantity: 1 + rng.Int32N(3) + rng.Int32N(2)*rng.Int32N(4)})
+			}
+		}
+		switch r := rng.IntN(100); {
+		case r < 15:
+			req.CouponCode = c.Live
+		case r < 25:
+			req.CouponCode = c.Scarce
+		case r < 30:
+			req.CouponCode = c.Expired
+		case r < 33:
+			req.CouponCode = c.Unknown
+		}
+		p := plan{req: req, resend: rng.IntN(20) == 0}
+		switch r := rng.IntN(100); {
+		case r < 45:
+			p.pay = true
+		case r < 52:
+			p.pay, p.cancel = true, true
+		case r < 60:
+			p.cancel = true
+		}
+		plans[i] = p
+	}
+	return plans
+}
+
+// simulation is the shared state of the workers.
+type simulation struct {
+	svc   *erp.Service
+	opts  Options
+	start time.Time
+
+	mu        sync.Mutex
+	out       Outcomes
+	done      int              // plans finished
+	keys      map[string]int64 // idempotency key → order ID
+	delivered map[int64]int
+}
+
+func (s *simulation) run(ctx context.Context, plans []plan) error {
+	g, ctx := errgroup.WithContext(ctx)
+	work := make(chan plan)
+	g.Go(func() error {
+		defer close(work)
+		for _, p := range plans {
+			select {
+			case work <- p:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range s.opts.Workers {
+		g.Go(func() error {
+			for p := range work {
+				if err := s.execute(ctx, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// execute sends a plan's request (twice if it says so) and pays or cancels
+// the order it placed.
+func (s *simulation) execute(ctx context.Context, p plan) error {
+	sends := 1
+	if p.resend {
+		sends = 2
+	}
+	for range sends {
+		o, err := s.svc.PlaceOrder(ctx, p.req)
+		if errors.Is(err, erp.ErrOutOfStock) {
+			s.count(func(out *Outcomes) { out.Requests++; out.OutOfStock++ })
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		replay, err := s.claimKey(p.req.IdempotencyKey, o.ID)
+		if err != nil {
+			return err
+		}
+		if replay {
+			s.count(func(out *Outcomes) { out.Requests++; out.Replayed++ })
+			continue
+		}
+		s.count(func(out *Outcomes) {
+			out.Requests++
+			out.Placed++
+			switch {
+			case o.CouponCode != "":
+				out.Discounted++
+			case p.req.CouponCode != "":
+				out.CouponRefused++
+			}
+		})
+		if p.pay {
+			if _, err := s.svc.PayOrder(ctx, o.ID); err != nil {
+				return err
+			}
+			s.count(func(out *Outcomes) { out.Paid++ })
+		}
+		if p.cancel {
+			if _, err := s.svc.CancelOrder(ctx, o.ID); err != nil {
+				return err
+			}
+			s.count(func(out *Outcomes) { out.Cancelled++ })
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done++
+	if every := max(s.opts.Orders/6, 1); s.done%every == 0 || s.done == s.opts.Orders {
+		_, _ = fmt.Fprintf(s.opts.Progress, "  %4d/%d orders   placed %d, replayed %d, out of stock %d   %.2fs\n",
+			s.done, s.opts.Orders, s.out.Placed, s.out.Replayed, s.out.OutOfStock, time.Since(s.start).Seconds())
+	}
+	return nil
+}
+
+// claimKey records the order a key got and reports whether it was a replay
+// (the same order came back again). Two orders for one key are an error.
+func (s *simulation) claimKey(key string, orderID int64) (replay bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, seen := s.keys[key]
+	if !seen {
+		s.keys[key] = orderID
+		return false, nil
+	}
+	if prev != orderID {
+		return false, fmt.Errorf("idempotency key %s gave two orders: %d and %d", key, prev, orderID)
+	}
+	return true, nil
+}
+
+func (s *simulation) count(f func(*Outcomes)) {
+	s.mu.Lock()
+	f(&s.out)
+	s.mu.Unlock()
+}
+
+// deliver is the publishers' PublishFunc: a stand-in for a message broker.
+func (s *simulation) deliver(_ context.Context, e erp.Event) error {
+	s.mu.Lock()
+	s.delivered[e.ID]++
+	s.mu.Unlock()
+	return nil
+}

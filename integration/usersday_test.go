@@ -1,0 +1,156 @@
+// Package integration holds end-to-end tests against a real PostgreSQL: the
+// user's day as the README tells it, and the ERP's invariants after
+// concurrent workloads.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cortexerp/datalayer/dbgen"
+	"github.com/cortexerp/datalayer/dbtest"
+	"github.com/cortexerp/datalayer/uow"
+)
+
+// invoicesMigration is the migration the user writes in the README.
+const invoicesMigration = `-- +goose Up
+CREATE TABLE invoices (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id  bigint         NOT NULL UNIQUE REFERENCES orders (id),
+    amount    numeric(14, 2) NOT NULL CHECK (amount >= 0),
+    issued_at timestamptz    NOT NULL DEFAULT now()
+);
+
+-- +goose Down
+DROP TABLE invoices;
+`
+
+// invoiceCreate is the query the user adds to db/queries/invoices.sql; until
+// make generate turns it into q.InvoiceCreate, u.DB(ctx) runs it in the same
+// transaction as the typed queries.
+const invoiceCreate = `INSERT INTO invoices (order_id, amount) VALUES ($1, $2) RETURNING id`
+
+// binDir holds the binaries the tests build; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "integration-")
+		if err != nil {
+			panic(err)
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		binDir = dir
+		return m.Run()
+	}())
+}
+
+// migrateBinary builds cmd/migrate, once.
+var migrateBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "migrate")
+	// go test puts its own GOROOT/bin first on PATH.
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/migrate").CombinedOutput(); err != nil {
+		return "", errors.New("build cmd/migrate: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+// migrateCmd runs cmd/migrate against url and returns its output.
+func migrateCmd(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	bin, err := migrateBinary()
+	require.NoError(t, err)
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DATABASE_URL=" + url}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Run(), "migrate %v:\n%s", args, out.String())
+	return out.String()
+}
+
+func TestUsersDay(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := dbtest.NewURL(t, dbtest.WithoutMigrations())
+
+	// 1. A new migration next to the application's (a copy of db/migrations).
+	dir := filepath.Join(t.TempDir(), "migrations")
+	require.NoError(t, os.CopyFS(dir, os.DirFS("../db/migrations")))
+	created := strings.TrimSpace(migrateCmd(t, url, "-dir", dir, "create", "invoices", "sql"))
+	require.Contains(t, created, "00009_invoices.sql")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00009_invoices.sql"), []byte(invoicesMigration), 0o600))
+	require.Contains(t, migrateCmd(t, url, "-dir", dir, "validate"), "valid")
+
+	// 2. go run ./cmd/migrate up (here the built binary, reading -dir).
+	up := migrateCmd(t, url, "-dir", dir, "up")
+	require.Contains(t, up, "00009_invoices.sql")
+	require.Contains(t, up, "database at version 9")
+
+	// 3. Typed queries in one unit of work, an optional step in a savepoint.
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	u := uow.New(pool, dbgen.New)
+	var committed int64
+	err = u.Do(ctx, func(ctx context.Context, q *dbgen.Queries) error {
+		customer, err := q.CustomerCreate(ctx, dbgen.CustomerCreateParams{Name: "Ada", Email: "ada@example.com"})
+		if err != nil {
+			return err
+		}
+		total := decimal.RequireFromString("12.00")
+		order, err := q.OrderCreate(ctx, dbgen.OrderCreateParams{CustomerID: customer.ID, Subtotal: total, Tax: decimal.Zero, Total: total})
+		if err != nil {
+			return err
+		}
+		var invoiceID int64
+		if err := u.DB(ctx).QueryRow(ctx, invoiceCreate, order.ID, order.Total).Scan(&invoiceID); err != nil {
+			return err
+		}
+		// Nested: a second invoice for the order breaks the unique
+		// constraint; only the savepoint rolls back.
+		err = u.Do(ctx, func(ctx context.Context, q *dbgen.Queries) error {
+			_, err := u.DB(ctx).Exec(ctx, invoiceCreate, order.ID, order.Total)
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.UniqueViolation {
+			return errors.New("the second invoice should break the unique constraint, got: " + errString(err))
+		}
+		uow.AfterCommit(ctx, func(context.Context) { committed = invoiceID })
+		return nil
+	}, uow.Retry(uow.DefaultRetry))
+	require.NoError(t, err)
+	require.NotZero(t, committed, "the AfterCommit hook ran")
+
+	var invoices int
+	var amount string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), max(amount)::text FROM invoices").Scan(&invoices, &amount))
+	require.Equal(t, 1, invoices)
+	require.Equal(t, "12.00", amount)
+
+	// 4. The migration rolls back as cleanly.
+	require.Contains(t, migrateCmd(t, url, "-dir", dir, "down"), "database at version 8")
+	var table *string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('invoices')::text").Scan(&table))
+	require.Nil(t, table)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "nil"
+	}
+	return err.Error()
+}
