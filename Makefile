@@ -33,8 +33,8 @@ demo: ## run the ERP workload on the embedded default PostgreSQL (or DATABASE_UR
 	$(GO) run ./cmd/demo
 
 .PHONY: bench
-bench: ## side-by-side benchmarks: the kit vs hand-written pgx vs pgbench
-	$(GO) run ./bench/cmd/bench
+bench: ## side-by-side benchmarks vs hand-written pgx and pgbench (BENCH_FLAGS=-out=docs/BENCHMARKS.md to record)
+	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
 
 .PHONY: migrate-up
 migrate-up: ## apply all pending migrations (DATABASE_URL)
