@@ -78,7 +78,9 @@ func TestRetryOnRealSerializationFailure(t *testing.T) {
 	require.NoError(t, errs[1])
 	a, b := balances(t, u)
 	require.Equal(t, 50, a+b, "exactly one withdrawal")
-	require.Equal(t, int32(3), calls.Load(), "one of the two ran twice")
+	// The loser replays at least once (twice if its replay still overlaps the
+	// winner's commit); either way the data is right.
+	require.GreaterOrEqual(t, calls.Load(), int32(3), "the loser ran again")
 	requireIdle(t, pool)
 }
 
