@@ -83,3 +83,20 @@ func TestContextDeadlineStopsTheServerToo(t *testing.T) {
 	}, 2*time.Second, 20*time.Millisecond)
 	requireIdle(t, pool)
 }
+
+func TestAStatementDeadlineBoundsOnlyThatStatement(t *testing.T) {
+	t.Parallel()
+	pool, _ := newDB(t)
+	u := uow.New(pool, newStore)
+	err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if err := q.put(short, 1, "first statement, short deadline"); err != nil {
+			return err
+		}
+		_, err := q.db.Exec(ctx, "SELECT pg_sleep(0.3)")
+		return err
+	})
+	require.NoError(t, err)
+	require.Equal(t, []int{1}, ids(t, pool))
+}

@@ -120,7 +120,7 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 	t.busy = true
 	var plan []cmd
 	if !t.begun {
-		plan = t.beginPlan(ctx)
+		plan = t.beginPlan()
 	}
 	plan = append(plan, t.pending...)
 	t.pending = t.pending[:0]
@@ -156,12 +156,14 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 	return conn.Conn(), plan, nil
 }
 
-// beginPlan returns the commands that open the transaction.
-func (t *txn) beginPlan(ctx context.Context) []cmd {
+// beginPlan returns the commands that open the transaction. The deadline
+// that bounds statement_timeout is the outermost Do's, not the first
+// statement's.
+func (t *txn) beginPlan() []cmd {
 	plan := make([]cmd, 1, 4)
 	plan[0] = cmd{kind: cmdBegin, sql: beginSQL(t.opts)}
 	stmt := t.opts.statementTimeout
-	if deadline, ok := ctx.Deadline(); ok {
+	if deadline, ok := t.outerCtx.Deadline(); ok {
 		if left := time.Until(deadline); stmt == 0 || left < stmt {
 			stmt = max(left, time.Millisecond)
 		}
