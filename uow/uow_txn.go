@@ -75,7 +75,7 @@ func (c cmd) queue(b *pgx.Batch) {
 
 func (c cmd) text() string {
 	if c.kind == cmdSet {
-		return "SET LOCAL " + c.sql + " = " + strconv.Quote(c.value)
+		return "SET LOCAL " + c.sql + " = '" + c.value + "'" // values are durations this package renders
 	}
 	return c.sql
 }
