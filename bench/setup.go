@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"runtime"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/cortexerp/datalayer/db"
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/migrate"
 )
 
@@ -54,7 +54,7 @@ type SetupResult struct {
 // setup times SetupReps clones against as many fresh migrated databases,
 // alternating which goes first.
 func (r *run) setup(ctx context.Context, rep *Report) error {
-	base, err := pgtestdbConfig(r.srv.URL())
+	base, err := dbtest.PgtestdbConfig(r.srv.URL())
 	if err != nil {
 		return err
 	}
@@ -239,42 +239,6 @@ func (m templateMigrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Co
 	defer func() { _ = mg.Close() }()
 	_, err = mg.Up(ctx)
 	return err
-}
-
-// pgtestdbConfig is the pgtestdb configuration of the server at raw, built
-// as dbtest builds it.
-func pgtestdbConfig(raw string) (pgtestdb.Config, error) {
-	c := pgtestdb.Config{DriverName: "pgx"}
-	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && u.Host != "" {
-		c.User = url.PathEscape(u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			c.Password = url.PathEscape(p)
-		}
-		c.Host, c.Port = u.Hostname(), u.Port()
-		c.Database = strings.TrimPrefix(u.Path, "/")
-		c.Options = u.RawQuery
-	} else {
-		pc, err := pgconn.ParseConfig(raw)
-		if err != nil {
-			return c, errors.New("parse the server's connection string: not valid")
-		}
-		c.User, c.Password = url.PathEscape(pc.User), url.PathEscape(pc.Password)
-		c.Host, c.Port, c.Database = pc.Host, fmt.Sprint(pc.Port), pc.Database
-		c.Options = "sslmode=disable"
-		if pc.TLSConfig != nil {
-			c.Options = "sslmode=require"
-		}
-	}
-	if strings.Contains(c.Host, ":") {
-		c.Host = "[" + c.Host + "]"
-	}
-	if c.Port == "" {
-		c.Port = "5432"
-	}
-	if c.Database == "" {
-		c.Database = "postgres"
-	}
-	return c, nil
 }
 
 // benchTB is the pgtestdb.TB of a program: Fatalf ends the goroutine that

@@ -199,7 +199,18 @@ func Server(t testing.TB) *localpg.Server {
 // baseConfig describes the shared server's admin connection for pgtestdb.
 func baseConfig(t testing.TB) pgtestdb.Config {
 	t.Helper()
-	raw := Server(t).URL()
+	c, err := PgtestdbConfig(Server(t).URL())
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	return c
+}
+
+// PgtestdbConfig returns the pgtestdb configuration of the server at url
+// (a postgres:// URL or a keyword/value string), as New builds it, for code
+// that drives pgtestdb itself (a benchmark, a TestMain). Its error never
+// holds the password.
+func PgtestdbConfig(raw string) (pgtestdb.Config, error) {
 	c := pgtestdb.Config{DriverName: "pgx"}
 	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && u.Host != "" {
 		// pgtestdb pastes these into a URL unescaped: escape them here.
@@ -213,7 +224,7 @@ func baseConfig(t testing.TB) pgtestdb.Config {
 	} else {
 		pc, err := pgconn.ParseConfig(raw)
 		if err != nil {
-			t.Fatalf("dbtest: the server's connection string is not valid")
+			return c, errors.New("the server's connection string is not valid")
 		}
 		c.User, c.Password = url.PathEscape(pc.User), url.PathEscape(pc.Password)
 		c.Host, c.Port, c.Database = pc.Host, fmt.Sprint(pc.Port), pc.Database
@@ -231,7 +242,7 @@ func baseConfig(t testing.TB) pgtestdb.Config {
 	if c.Database == "" {
 		c.Database = "postgres"
 	}
-	return c
+	return c, nil
 }
 
 // migrator is the pgtestdb.Migrator for a goose migrations fs.FS.
