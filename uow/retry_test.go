@@ -195,3 +195,30 @@ func TestRetryStopsAtTheContextDeadline(t *testing.T) {
 	require.Less(t, time.Since(started), 5*time.Second)
 	require.False(t, errors.Is(err, context.DeadlineExceeded) && calls == 0)
 }
+
+func TestDefaultRetryAppliesUnlessTheCallSaysOtherwise(t *testing.T) {
+	t.Parallel()
+	pool, _ := newDB(t)
+	u := uow.New(pool, newStore, uow.WithDefaultRetry(uow.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond}))
+	var attempts []int
+	err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
+		attempts = append(attempts, uow.Attempt(ctx))
+		_, err := q.db.Exec(ctx, "SELECT fail_first($1, '40001')", uow.Attempt(ctx))
+		return err
+	})
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2}, attempts, "the default policy retried")
+
+	attempts = nil
+	err = u.Do(t.Context(), func(ctx context.Context, q *store) error {
+		attempts = append(attempts, uow.Attempt(ctx))
+		_, err := q.db.Exec(ctx, "SELECT fail_first(1, '40001')")
+		return err
+	}, uow.Retry(uow.RetryPolicy{MaxAttempts: 1}))
+	require.Equal(t, pgerrcode.SerializationFailure, sqlState(err))
+	require.Equal(t, []int{1}, attempts, "the call's own policy wins")
+
+	require.Panics(t, func() { uow.New(pool, newStore, uow.WithDefaultRetry(uow.RetryPolicy{})) }, "MaxAttempts 0 is refused")
+	require.ErrorContains(t, u.Do(t.Context(), func(context.Context, *store) error { return nil },
+		uow.Retry(uow.RetryPolicy{MaxAttempts: 0})), "MaxAttempts must be at least 1")
+}

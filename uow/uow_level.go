@@ -70,6 +70,9 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 			return err
 		}
 		if !policy.wait(ctx, attempt, started) {
+			if attempt == 1 {
+				return err
+			}
 			return fmt.Errorf("uow: gave up after %d attempts: %w", attempt, err)
 		}
 		u.cfg.logger.LogAttrs(ctx, slogDebug, "uow: retrying", attrName(o.name), attrAttempt(attempt+1), attrErr(err))
