@@ -27,7 +27,7 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 		b.Queue(xidProbeSQL)
 		b.Queue("COMMIT")
 		br := c.SendBatch(ctx, b)
-		t.readXid(br)
+		_ = t.readXid(br)
 		tag, err = br.Exec()
 		if cerr := br.Close(); err == nil {
 			err = cerr

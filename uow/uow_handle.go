@@ -22,20 +22,13 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		return h.pool.Exec(ctx, sql, args...)
 	}
 	t := h.l.tx
-	conn, plan, err := t.enter(ctx, h.l)
+	conn, plan, err := t.claim(ctx, h.l, false, sql, nil)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	if !t.canPipeline(plan, sql) {
-		if err := t.runPlanAlone(ctx, conn, plan); err != nil {
-			t.leave(conn, "", err)
-			return pgconn.CommandTag{}, err
-		}
-		plan = nil
-	}
 	if len(plan) == 0 {
 		tag, err := conn.Exec(ctx, sql, args...)
-		t.leave(conn, sql, err)
+		t.leave(conn, sql, err, false)
 		return tag, translate(err)
 	}
 	probe := t.probeXid(plan)
@@ -46,22 +39,15 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		}
 	})
 	if err != nil {
-		t.leave(conn, "", err)
+		t.leave(conn, "", err, false)
 		return pgconn.CommandTag{}, translate(err)
 	}
 	tag, err := br.Exec()
-	if probe && err == nil {
-		t.readXid(br)
-	}
+	probed := probe && err == nil && t.readXid(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	t.leave(conn, sql, err)
-	if probe && err == nil {
-		t.mu.Lock()
-		t.unprobed = false
-		t.mu.Unlock()
-	}
+	t.leave(conn, sql, err, probed && err == nil)
 	return tag, translate(err)
 }
 
@@ -70,16 +56,9 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		return h.pool.Query(ctx, sql, args...)
 	}
 	t := h.l.tx
-	conn, plan, err := t.enter(ctx, h.l)
+	conn, plan, err := t.claim(ctx, h.l, false, sql, nil)
 	if err != nil {
 		return nil, err
-	}
-	if !t.canPipeline(plan, sql) {
-		if err := t.runPlanAlone(ctx, conn, plan); err != nil {
-			t.leave(conn, "", err)
-			return nil, err
-		}
-		plan = nil
 	}
 	r := &rows{t: t, conn: conn, sql: sql}
 	if len(plan) == 0 {
@@ -100,7 +79,7 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		if r.br != nil {
 			_ = r.br.Close()
 		}
-		t.leave(conn, "", err)
+		t.leave(conn, "", err, false)
 		return nil, translate(err)
 	}
 	t.mu.Lock()
@@ -119,17 +98,13 @@ func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, columns []s
 		return h.pool.CopyFrom(ctx, table, columns, src)
 	}
 	t := h.l.tx
-	conn, plan, err := t.enter(ctx, h.l)
+	// COPY cannot share a batch: the pending commands go first, on their own.
+	conn, _, err := t.claim(ctx, h.l, true, "", nil)
 	if err != nil {
 		return 0, err
 	}
-	// COPY cannot share a batch: the pending commands go first, on their own.
-	if err := t.runPlanAlone(ctx, conn, plan); err != nil {
-		t.leave(conn, "", err)
-		return 0, err
-	}
 	n, err := conn.CopyFrom(ctx, table, columns, src)
-	t.leave(conn, "", err)
+	t.leave(conn, "", err, false)
 	return n, translate(err)
 }
 
@@ -138,20 +113,9 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return h.pool.SendBatch(ctx, b)
 	}
 	t := h.l.tx
-	conn, plan, err := t.enter(ctx, h.l)
+	conn, plan, err := t.claim(ctx, h.l, false, "", b)
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
-	}
-	pipeline := true
-	for _, q := range b.QueuedQueries {
-		pipeline = pipeline && t.canPipeline(plan, q.SQL)
-	}
-	if !pipeline {
-		if err := t.runPlanAlone(ctx, conn, plan); err != nil {
-			t.leave(conn, "", err)
-			return pgx.FailedBatchResults(b, err)
-		}
-		plan = nil
 	}
 	r := &batchResults{t: t, conn: conn}
 	if len(plan) == 0 {
@@ -161,7 +125,7 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 			nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
 		})
 		if err != nil {
-			t.leave(conn, "", err)
+			t.leave(conn, "", err, false)
 			return pgx.FailedBatchResults(b, translate(err))
 		}
 	}
@@ -195,21 +159,15 @@ func (r *rows) Close() {
 	r.once.Do(func() {
 		r.Rows.Close()
 		err := r.Rows.Err()
+		probed := false
 		if r.br != nil {
-			if r.probe && err == nil {
-				r.t.readXid(r.br)
-			}
+			probed = r.probe && err == nil && r.t.readXid(r.br)
 			if cerr := r.br.Close(); err == nil {
 				err = cerr
 			}
 		}
 		r.err = translate(err)
-		r.t.leave(r.conn, r.sql, err)
-		if r.probe && err == nil {
-			r.t.mu.Lock()
-			r.t.unprobed = false
-			r.t.mu.Unlock()
-		}
+		r.t.leave(r.conn, r.sql, err, probed && err == nil)
 	})
 }
 
@@ -256,7 +214,7 @@ type batchResults struct {
 func (r *batchResults) Close() error {
 	r.once.Do(func() {
 		r.err = translate(r.BatchResults.Close())
-		r.t.leave(r.conn, "", r.err)
+		r.t.leave(r.conn, "", r.err, false)
 	})
 	return r.err
 }

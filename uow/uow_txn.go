@@ -145,7 +145,7 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 	if conn == nil {
 		c, err := t.acquire(ctx)
 		if err != nil {
-			t.leave(nil, "", err)
+			t.leave(nil, "", err, false)
 			return nil, nil, err
 		}
 		t.mu.Lock()
@@ -216,14 +216,15 @@ func (t *txn) planDone(plan []cmd, n int) {
 	}
 }
 
-// leave releases the claim taken by enter, recording the statement's outcome.
-func (t *txn) leave(conn *pgx.Conn, sql string, err error) {
+// leave releases the claim taken by enter, recording the statement's outcome
+// and whether the transaction-id probe sent after it answered.
+func (t *txn) leave(conn *pgx.Conn, sql string, err error, probed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.busy = false
 	t.open = nil
 	if conn != nil {
-		t.unprobed = true
+		t.unprobed = !probed
 		if !t.begun && !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
 			t.begun = true
 		}
@@ -235,6 +236,31 @@ func (t *txn) leave(conn *pgx.Conn, sql string, err error) {
 	if sql != "" && t.core.prepares && !t.core.known.has(sql) {
 		t.core.known.add(sql)
 	}
+}
+
+// claim is enter for one statement (sql) or a batch (b): when the plan
+// cannot travel with it (see canPipeline), or alone is set (COPY), the plan
+// is sent first on its own and claim returns no plan.
+func (t *txn) claim(ctx context.Context, l *level, alone bool, sql string, b *pgx.Batch) (*pgx.Conn, []cmd, error) {
+	conn, plan, err := t.enter(ctx, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b == nil {
+		alone = alone || !t.canPipeline(plan, sql)
+	} else {
+		for _, q := range b.QueuedQueries {
+			alone = alone || !t.canPipeline(plan, q.SQL)
+		}
+	}
+	if !alone || len(plan) == 0 {
+		return conn, plan, nil
+	}
+	if err := t.runPlanAlone(ctx, conn, plan); err != nil {
+		t.leave(conn, "", err, false)
+		return nil, nil, err
+	}
+	return conn, nil, nil
 }
 
 // runPlanAlone sends plan on its own, in one simple-protocol round trip.
@@ -314,17 +340,18 @@ func (t *txn) probeXid(plan []cmd) bool {
 	return len(plan) > 0 && plan[0].kind == cmdBegin && !t.opts.readOnly
 }
 
-// readXid reads the probe's result from br.
-func (t *txn) readXid(br pgx.BatchResults) {
+// readXid reads the probe's result from br and reports whether it answered.
+func (t *txn) readXid(br pgx.BatchResults) bool {
 	var xid pgtype.Text
-	if err := br.QueryRow().Scan(&xid); err == nil {
+	if err := br.QueryRow().Scan(&xid); err != nil {
+		return false
+	}
+	if xid.Valid {
 		t.mu.Lock()
-		t.unprobed = false
-		if xid.Valid {
-			t.xid = xid.String
-		}
+		t.xid = xid.String
 		t.mu.Unlock()
 	}
+	return true
 }
 
 // doom makes the transaction rollback-only with cause, unless it already is.
