@@ -16,9 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
-	"github.com/cortexerp/datalayer/db"
 	"github.com/cortexerp/datalayer/dbgen"
-	"github.com/cortexerp/datalayer/migrate"
 	"github.com/cortexerp/datalayer/uow"
 )
 
@@ -115,14 +113,8 @@ func (r *run) load(ctx context.Context, rep *Report) error {
 		return err
 	}
 	url := r.srv.URLFor(name)
-	m, err := migrate.Open(ctx, url, db.Migrations)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	_, err = m.Up(ctx)
-	_ = m.Close()
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := migrateUp(ctx, url); err != nil {
+		return err
 	}
 	pool, err := newERPPool(ctx, url)
 	if err != nil {

@@ -93,14 +93,8 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 		r.dbs = append(r.dbs, name)
 		t1 := time.Now()
 		url := r.srv.URLFor(name)
-		m, err := migrate.Open(ctx, url, db.Migrations)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		_, err = m.Up(ctx)
-		_ = m.Close()
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
+		if err := migrateUp(ctx, url); err != nil {
+			return err
 		}
 		t2 := time.Now()
 		if err := openAndPing(ctx, url); err != nil {
@@ -298,4 +292,17 @@ func redact(err error, secrets ...string) error {
 		return err
 	}
 	return errors.New(msg)
+}
+
+// migrateUp applies the ERP migrations to the database at url.
+func migrateUp(ctx context.Context, url string) error {
+	m, err := migrate.Open(ctx, url, db.Migrations)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() { _ = m.Close() }()
+	if _, err := m.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
 }
