@@ -46,6 +46,7 @@ type core struct {
 	pool     *pgxpool.Pool
 	cfg      config
 	prepares bool // the pool's exec mode prepares new statements in a round trip of their own
+	simple   bool // the pool's exec mode is simple_protocol: a batch is one query message
 	known    knownStatements
 	next     atomic.Uint64 // round robin over replicas
 }
@@ -78,11 +79,13 @@ func New[Q any, D any](pool *pgxpool.Pool, bind func(D) Q, opts ...Option) *Unit
 		}
 	}
 	switch pool.Config().ConnConfig.DefaultQueryExecMode {
-	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+	case pgx.QueryExecModeExec:
+	case pgx.QueryExecModeSimpleProtocol:
+		u.simple = true
 	default:
 		u.prepares = true
 	}
-	u.poolDB = &handle{pool: pool}
+	u.poolDB = &handle{pool: pool, c: &u.core}
 	u.poolQ = u.bind(u.poolDB)
 	return u
 }
@@ -159,10 +162,11 @@ func (u *UnitOfWork[Q]) boundTo(l *level) Q {
 	return q
 }
 
-// knownStatements remembers SQL that prepared successfully on this pool. In
-// the exec modes that prepare a new statement in a round trip of its own,
-// only such SQL may travel in one batch behind a lazy SAVEPOINT: a statement
-// that fails to prepare would abort the transaction before the SAVEPOINT ran.
+// knownStatements remembers SQL that ran successfully on this pool. In the
+// exec modes that prepare a new statement in a round trip of its own, and in
+// simple_protocol, only such SQL may travel in one batch behind a lazy
+// SAVEPOINT: a statement that fails to prepare (or, in simple_protocol, to
+// parse) would abort the transaction before the SAVEPOINT ran.
 type knownStatements struct {
 	m sync.Map
 	n atomic.Int64

@@ -35,16 +35,38 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	} else {
 		tag, err = c.Exec(ctx, "COMMIT")
 	}
-	if err == nil {
-		if tag.String() == "ROLLBACK" {
-			return fmt.Errorf("%w: the server rolled the transaction back at COMMIT", ErrRollbackOnly)
+	// The tag is the outcome: the server can answer COMMIT and then end the
+	// session (FATAL 57P01 after pg_terminate_backend or a fast shutdown)
+	// before ReadyForQuery, and pgx then reports that FATAL with the tag.
+	switch tag.String() {
+	case "COMMIT":
+		if err != nil {
+			t.core.cfg.logger.LogAttrs(ctx, slogWarn, "uow: the server committed, then ended the session", attrErr(err))
 		}
 		return nil
+	case "ROLLBACK":
+		return fmt.Errorf("%w: the server rolled the transaction back at COMMIT", ErrRollbackOnly)
 	}
-	if _, ok := errors.AsType[*pgconn.PgError](err); ok || !c.IsClosed() {
-		t.rollback(ctx, conn) // a refused COMMIT (deferred constraint, 40001) ends the transaction
-		return fmt.Errorf("uow: commit: %w", translate(err))
+	if err == nil {
+		return errors.New("uow: commit: the server sent no COMMIT tag")
 	}
+	if !c.IsClosed() {
+		pgErr, isPg := errors.AsType[*pgconn.PgError](err)
+		switch {
+		case isPg && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC",
+			!isPg && pgconn.SafeToRetry(err):
+			// Refused by the server (deferred constraint, 40001), or never
+			// sent (ctx already done): the transaction did not commit.
+			t.rollback(ctx, conn)
+			return fmt.Errorf("uow: commit: %w", translate(err))
+		}
+		// The session is unusable; closing it makes the server roll back a
+		// COMMIT it never received.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		_ = c.Close(cctx)
+		cancel()
+	}
+	// No tag and no session: the COMMIT may or may not have run.
 	return t.commitOutcome(ctx, err)
 }
 

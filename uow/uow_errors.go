@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -42,6 +43,42 @@ var ErrCommitUnknown = errors.New("uow: commit outcome unknown: connection lost 
 // in flight and the server reports the transaction as aborted. Nothing was
 // written; it is retryable.
 var ErrCommitAborted = errors.New("uow: commit aborted: connection lost during COMMIT and the server rolled back")
+
+// ErrTooManyParameters is returned, before anything is sent, for a statement
+// with more parameters than PostgreSQL's extended protocol can carry (65535):
+// pass a list as one array parameter (= ANY($1::bigint[])) or use CopyFrom.
+var ErrTooManyParameters = errors.New("uow: too many parameters in one statement")
+
+// maxParams is the most parameters a statement can have in the extended
+// protocol, which counts them in 16 bits.
+const maxParams = 65535
+
+// checkParams returns ErrTooManyParameters when args cannot be sent as the
+// parameters of one statement. simple_protocol inlines them: no bound there.
+func (c *core) checkParams(args []any) error {
+	if len(args) <= maxParams || c.simple {
+		return nil
+	}
+	n := 0
+	for _, a := range args {
+		switch a.(type) {
+		case pgx.QueryExecMode:
+			if a == pgx.QueryExecModeSimpleProtocol {
+				return nil
+			}
+		case pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+		case pgx.QueryRewriter:
+			return nil // rewritten into parameters pgx counts itself
+		default:
+			n++
+		}
+	}
+	if n <= maxParams {
+		return nil
+	}
+	return fmt.Errorf("%w: %d, PostgreSQL takes at most %d (pass a list as one array parameter, = ANY($1::bigint[]), or use CopyFrom)",
+		ErrTooManyParameters, n, maxParams)
+}
 
 // retryableCodes are the SQLSTATEs every policy retries.
 var retryableCodes = []string{pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected}

@@ -15,14 +15,25 @@ import (
 type handle struct {
 	l    *level
 	pool *pgxpool.Pool
+	c    *core // set when l is nil
+}
+
+func (h *handle) core() *core {
+	if h.l != nil {
+		return h.l.tx.core
+	}
+	return h.c
 }
 
 func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := h.core().checkParams(args); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	if h.l == nil {
 		return h.pool.Exec(ctx, sql, args...)
 	}
 	t := h.l.tx
-	conn, plan, err := t.claim(ctx, h.l, false, sql, nil)
+	conn, plan, err := t.claim(ctx, h.l, false, sql, args, nil)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -52,11 +63,14 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 }
 
 func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := h.core().checkParams(args); err != nil {
+		return nil, err
+	}
 	if h.l == nil {
 		return h.pool.Query(ctx, sql, args...)
 	}
 	t := h.l.tx
-	conn, plan, err := t.claim(ctx, h.l, false, sql, nil)
+	conn, plan, err := t.claim(ctx, h.l, false, sql, args, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +98,7 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	}
 	t.mu.Lock()
 	t.open = r.Close
+	t.signalLocked()
 	t.mu.Unlock()
 	return r, nil
 }
@@ -99,7 +114,7 @@ func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, columns []s
 	}
 	t := h.l.tx
 	// COPY cannot share a batch: the pending commands go first, on their own.
-	conn, _, err := t.claim(ctx, h.l, true, "", nil)
+	conn, _, err := t.claim(ctx, h.l, true, "", nil, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -109,11 +124,16 @@ func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, columns []s
 }
 
 func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	for _, q := range b.QueuedQueries {
+		if err := h.core().checkParams(q.Arguments); err != nil {
+			return pgx.FailedBatchResults(b, err)
+		}
+	}
 	if h.l == nil {
 		return h.pool.SendBatch(ctx, b)
 	}
 	t := h.l.tx
-	conn, plan, err := t.claim(ctx, h.l, false, "", b)
+	conn, plan, err := t.claim(ctx, h.l, false, "", nil, b)
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
@@ -131,6 +151,7 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	t.mu.Lock()
 	t.open = r.closeOpen
+	t.signalLocked()
 	t.mu.Unlock()
 	return r
 }

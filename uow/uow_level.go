@@ -65,8 +65,8 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 	}
 	started := time.Now()
 	for attempt := 1; ; attempt++ {
-		err := u.runOnce(ctx, fn, o, attempt)
-		if err == nil || policy == nil || !policy.retryable(err) {
+		err, lost := u.runOnce(ctx, fn, o, attempt)
+		if err == nil || policy == nil || !(policy.retryable(err) || policy.ConnLost && lost) {
 			return err
 		}
 		if !policy.wait(ctx, attempt, started) {
@@ -79,7 +79,9 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 	}
 }
 
-func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (err error) {
+// runOnce runs one attempt. lost reports that its connection broke, or could
+// not be had, before COMMIT was sent.
+func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (err error, lost bool) {
 	// One allocation holds the transaction, its outermost level and handle.
 	t := &txn{core: &u.core, opts: o, attempt: attempt, pool: u.pool}
 	root := &t.root
@@ -96,7 +98,8 @@ func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q)
 			panic(p)
 		}
 	}()
-	return t.finish(ctx, root, fn(lctx, u.boundTo(root)))
+	err = t.finish(ctx, root, fn(lctx, u.boundTo(root)))
+	return err, t.lost
 }
 
 func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(context.Context, Q) error, o *txOptions) (err error) {

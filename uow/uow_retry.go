@@ -11,7 +11,8 @@ import (
 
 // RetryPolicy says when and how often an outermost unit of work is replayed.
 // Serialization failures (40001) and deadlocks (40P01) are always retryable,
-// as is ErrCommitAborted; Codes adds SQLSTATEs. The delay before attempt n+1
+// as is ErrCommitAborted; Codes adds SQLSTATEs. ErrCommitUnknown is never
+// retried, whatever Codes say. The delay before attempt n+1
 // is drawn uniformly from [0, min(MaxDelay, BaseDelay·2^(n-1))] ("full
 // jitter"), and no attempt starts past Budget or the ctx deadline.
 type RetryPolicy struct {
@@ -25,6 +26,12 @@ type RetryPolicy struct {
 	Budget time.Duration
 	// Codes are extra SQLSTATEs to retry, e.g. pgerrcode.LockNotAvailable.
 	Codes []string
+	// ConnLost retries an attempt whose connection broke (a network error, a
+	// FATAL such as 57P01 from pg_terminate_backend or a restart) or could
+	// not be had, before COMMIT was sent: the server then rolled it back, so
+	// replaying cannot apply the work twice. A connection lost while COMMIT
+	// is in flight is never retried this way (see [ErrCommitUnknown]).
+	ConnLost bool
 }
 
 // DefaultRetry is a policy fit for OLTP work: up to 5 attempts, 5 ms base,
@@ -42,8 +49,12 @@ func (p RetryPolicy) validate() error {
 }
 
 // retryable reports whether err may succeed if the whole unit of work runs again.
+// ErrCommitUnknown never is, whatever Codes say: the work may have landed.
 func (p RetryPolicy) retryable(err error) bool {
-	if errors.Is(err, ErrCommitAborted) {
+	switch {
+	case errors.Is(err, ErrCommitUnknown):
+		return false
+	case errors.Is(err, ErrCommitAborted):
 		return true
 	}
 	code := sqlState(err)

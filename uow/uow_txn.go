@@ -1,14 +1,18 @@
 package uow
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -30,8 +34,9 @@ type txn struct {
 	stackBuf   [4]*level
 	root       level
 	rootDB     handle
-	busy       bool   // a statement runs or its result is open
-	open       func() // closes the open result if fn returns without closing it
+	busy       bool       // a statement runs or its result is open
+	open       func()     // closes the open result if fn returns without closing it
+	idle       *sync.Cond // on mu, created by settle: signalled when busy or open change
 	done       bool
 	conn       *pgxpool.Conn
 	begun      bool  // BEGIN ran
@@ -41,6 +46,7 @@ type txn struct {
 	unprobed   bool  // statements ran since xid was last probed
 	doomed     error // cause that makes the transaction rollback-only
 	lastErr    error // last statement error
+	lost       bool  // set by finish: the connection broke (or none could be had) before COMMIT was sent
 }
 
 // cmdKind says what a command does to the transaction when it succeeds.
@@ -145,6 +151,9 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 	if conn == nil {
 		c, err := t.acquire(ctx)
 		if err != nil {
+			t.mu.Lock()
+			t.lost = ctx.Err() == nil // the server could not be reached
+			t.mu.Unlock()
 			t.leave(nil, "", err, false)
 			return nil, nil, err
 		}
@@ -223,6 +232,7 @@ func (t *txn) leave(conn *pgx.Conn, sql string, err error, probed bool) {
 	defer t.mu.Unlock()
 	t.busy = false
 	t.open = nil
+	t.signalLocked()
 	if conn != nil {
 		t.unprobed = !probed
 		if !t.begun && !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
@@ -233,7 +243,7 @@ func (t *txn) leave(conn *pgx.Conn, sql string, err error, probed bool) {
 		t.lastErr = err
 		return
 	}
-	if sql != "" && t.core.prepares && !t.core.known.has(sql) {
+	if sql != "" && (t.core.prepares || t.core.simple) && !t.core.known.has(sql) {
 		t.core.known.add(sql)
 	}
 }
@@ -241,16 +251,16 @@ func (t *txn) leave(conn *pgx.Conn, sql string, err error, probed bool) {
 // claim is enter for one statement (sql) or a batch (b): when the plan
 // cannot travel with it (see canPipeline), or alone is set (COPY), the plan
 // is sent first on its own and claim returns no plan.
-func (t *txn) claim(ctx context.Context, l *level, alone bool, sql string, b *pgx.Batch) (*pgx.Conn, []cmd, error) {
+func (t *txn) claim(ctx context.Context, l *level, alone bool, sql string, args []any, b *pgx.Batch) (*pgx.Conn, []cmd, error) {
 	conn, plan, err := t.enter(ctx, l)
 	if err != nil {
 		return nil, nil, err
 	}
 	if b == nil {
-		alone = alone || !t.canPipeline(plan, sql)
+		alone = alone || !t.canPipeline(conn, plan, sql, args)
 	} else {
 		for _, q := range b.QueuedQueries {
-			alone = alone || !t.canPipeline(plan, q.SQL)
+			alone = alone || !t.canPipeline(conn, plan, q.SQL, q.Arguments)
 		}
 	}
 	if !alone || len(plan) == 0 {
@@ -286,14 +296,42 @@ func (t *txn) runPlanAlone(ctx context.Context, conn *pgx.Conn, plan []cmd) erro
 
 // canPipeline reports whether plan may travel in one batch with sql: always
 // when BEGIN is in it (a failure before it ran leaves no transaction) or no
-// SAVEPOINT is; otherwise only when sql cannot fail to prepare separately.
-func (t *txn) canPipeline(plan []cmd, sql string) bool {
-	if len(plan) == 0 || plan[0].kind == cmdBegin || !t.core.prepares {
+// SAVEPOINT is. Otherwise the statement must not be able to fail before the
+// SAVEPOINT runs: in the exec modes that prepare it in a round trip of its
+// own, it must have prepared before; in simple_protocol, where PostgreSQL
+// parses the whole message first, it must have parsed before and its
+// arguments must render as valid UTF-8 without NUL.
+func (t *txn) canPipeline(conn *pgx.Conn, plan []cmd, sql string, args []any) bool {
+	if len(plan) == 0 || plan[0].kind == cmdBegin || !(t.core.prepares || t.core.simple) {
 		return true
 	}
 	for _, c := range plan {
 		if c.kind == cmdSavepoint {
-			return t.core.known.has(sql)
+			return t.core.known.has(sql) && (!t.core.simple || simpleSafe(conn.TypeMap(), args))
+		}
+	}
+	return true
+}
+
+// simpleSafe reports whether args, rendered as text the way pgx inlines them
+// in simple_protocol mode, hold only valid UTF-8 and no NUL: the server
+// refuses a whole query message that does not.
+func simpleSafe(m *pgtype.Map, args []any) bool {
+	var buf []byte
+	for _, a := range args {
+		switch v := a.(type) {
+		case nil, bool, int, int16, int32, int64, uint32, float64, []byte, time.Time:
+			continue // digits, words, hex or a timestamp
+		case string:
+			if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+				return false
+			}
+			continue
+		}
+		var err error
+		buf, err = m.Encode(0, pgtype.TextFormatCode, a, buf[:0])
+		if err != nil || !utf8.Valid(buf) || bytes.IndexByte(buf, 0) >= 0 {
+			return false
 		}
 	}
 	return true
@@ -322,7 +360,17 @@ func (t *txn) sendPlan(ctx context.Context, conn *pgx.Conn, plan []cmd, queue fu
 	return br, nil
 }
 
+// planError labels err with the command c when c caused it. The commands of a
+// plan can only fail on the transaction's state (class 25, 3B); any other
+// error in their place belongs to the statement sent with them (in
+// simple_protocol a syntax error of the message is reported first), to the
+// session (FATAL) or to the round trip (a write that failed), and is
+// returned as is.
 func planError(c cmd, err error) error {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	if !ok || pgErr.Severity != "ERROR" || (!strings.HasPrefix(pgErr.Code, "25") && !strings.HasPrefix(pgErr.Code, "3B")) {
+		return err
+	}
 	switch c.kind {
 	case cmdBegin:
 		return fmt.Errorf("uow: begin: %w", err)
@@ -380,21 +428,26 @@ func (t *txn) endLevelLocked(l *level) {
 // goroutine and closes a result fn left open. It reports whether one was.
 func (t *txn) settle() bool {
 	t.mu.Lock()
+	for t.busy && t.open == nil {
+		if t.idle == nil {
+			t.idle = sync.NewCond(&t.mu)
+		}
+		t.idle.Wait()
+	}
 	open := t.open
 	t.mu.Unlock()
 	if open == nil {
-		for {
-			t.mu.Lock()
-			busy := t.busy
-			t.mu.Unlock()
-			if !busy {
-				return false
-			}
-			time.Sleep(time.Millisecond)
-		}
+		return false
 	}
 	open()
 	return true
+}
+
+// signalLocked wakes settle after busy or open changed.
+func (t *txn) signalLocked() {
+	if t.idle != nil {
+		t.idle.Broadcast()
+	}
 }
 
 // failed reports why the transaction cannot commit, or nil.
@@ -532,6 +585,11 @@ func (t *txn) finish(ctx context.Context, root *level, ferr error) error {
 
 	err := ferr
 	if conn != nil {
+		if conn.Conn().IsClosed() {
+			t.mu.Lock()
+			t.lost = true // before COMMIT: the server rolls back a session it lost
+			t.mu.Unlock()
+		}
 		if begun {
 			if err == nil {
 				err = t.commit(ctx, conn)
