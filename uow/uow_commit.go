@@ -52,9 +52,7 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	}
 	if !c.IsClosed() {
 		pgErr, isPg := errors.AsType[*pgconn.PgError](err)
-		switch {
-		case isPg && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC",
-			!isPg && pgconn.SafeToRetry(err):
+		if isPg && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC" || !isPg && pgconn.SafeToRetry(err) {
 			// Refused by the server (deferred constraint, 40001), or never
 			// sent (ctx already done): the transaction did not commit.
 			t.rollback(ctx, conn)
@@ -66,7 +64,10 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 		_ = c.Close(cctx)
 		cancel()
 	}
-	// No tag and no session: the COMMIT may or may not have run.
+	// No tag and no session: the COMMIT may or may not have run. (pgconn's
+	// SafeToRetry is no proof that it was not sent once the connection is
+	// closed: a read that fails while COMMIT is written ends as "conn closed",
+	// which claims to be safe.)
 	return t.commitOutcome(ctx, err)
 }
 
