@@ -5,8 +5,8 @@ package localpg_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -67,19 +67,6 @@ func alive(pid int) bool {
 	}
 	f := strings.Fields(string(b))
 	return len(f) < 3 || f[2] != "Z"
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return !errors.Is(err, os.ErrNotExist)
-}
-
-// requireGone waits (bounded) until the postmaster is gone and its temp dir removed.
-func requireGone(t *testing.T, pid int, dataDir string) {
-	t.Helper()
-	root := filepath.Dir(dataDir)
-	require.Eventually(t, func() bool { return !alive(pid) && !exists(root) }, 20*time.Second, 50*time.Millisecond,
-		"postmaster %d alive=%v, %s exists=%v", pid, alive(pid), root, exists(root))
 }
 
 func TestStartFromBinariesRunsAQuery(t *testing.T) {
@@ -278,7 +265,11 @@ func TestSweepRemovesDirsOfDeadProcesses(t *testing.T) {
 }
 
 // The child-process tests re-run this test binary as a process that starts a
-// server, reports it on stdout and then waits (or exits at once).
+// server and reports its URL on stdout. The parent then learns the server's
+// pid and data directory from the server itself and acknowledges with a line
+// on the child's stdin; only then does the child go on: it exits at once
+// ("exit") or waits to be signalled ("wait"). Without the acknowledgement an
+// exiting child would take its server away before the parent had seen it.
 const childEnv = "LOCALPG_TEST_CHILD"
 
 func TestChildProcess(t *testing.T) {
@@ -292,38 +283,95 @@ func TestChildProcess(t *testing.T) {
 		os.Exit(3)
 	}
 	fmt.Println("URL", s.URL())
+	stdin := bufio.NewReader(os.Stdin)
+	if _, err := stdin.ReadString('\n'); err != nil {
+		os.Exit(5) // the parent went away without acknowledging
+	}
 	if mode == "exit" {
 		os.Exit(0) // as a test binary does, with the shared server never stopped
 	}
-	time.Sleep(time.Minute)
+	_, _ = io.Copy(io.Discard, stdin) // until a signal ends us, or the parent closes stdin
 	os.Exit(4)
 }
 
-// runChild starts the helper process and returns it with its server's facts.
-func runChild(t *testing.T, mode string) (cmd *exec.Cmd, pid int, dataDir string) {
+// child is a running TestChildProcess and the server it started.
+type child struct {
+	cmd     *exec.Cmd
+	pid     int    // the postmaster's
+	dataDir string // the server's
+	// tmp is the child's TMPDIR, of its own: only the child's watchdog may
+	// clean up after it, not the sweep of another process starting a server
+	// meanwhile (which would let the tests pass for the wrong reason).
+	tmp string
+	// lastExit is the read end of a pipe whose write end the child holds as
+	// fd 3, without close-on-exec: every process it starts (watchdog,
+	// postmaster, backends) inherits it, so a read sees EOF once the last of
+	// them has exited.
+	lastExit *os.File
+}
+
+// runChild starts the helper process and returns it with its server's facts,
+// learnt from the server while it surely runs; the child goes on (see
+// TestChildProcess) only after that.
+func runChild(t *testing.T, mode string) *child {
 	t.Helper()
-	cmd = exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	// Not named localpg-*, so that no sweep touches it; open to the server's user.
+	tmp, err := os.MkdirTemp("", "localpg_test-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(tmp, 0o755))
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode, "TMPDIR="+tmp)
 	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{w}
 	cmd.WaitDelay = 5 * time.Second // fails the test if a child holds our pipe
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	ack, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	err = cmd.Start()
+	require.NoError(t, w.Close()) // the child's copy is the only one now
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "URL ")
 	require.True(t, ok, "child said %q", line)
-	pid, dataDir = facts(t, url)
-	return cmd, pid, dataDir
+	c := &child{cmd: cmd, tmp: tmp, lastExit: r}
+	c.pid, c.dataDir = facts(t, url)
+	require.True(t, alive(c.pid), "postmaster %d of the child", c.pid)
+	require.Equal(t, tmp, filepath.Dir(filepath.Dir(c.dataDir)), "the child's server lives in its TMPDIR")
+	_, err = io.WriteString(ack, "go\n")
+	require.NoError(t, err)
+	return c
+}
+
+// requireGone waits (bounded) until the child and everything it started have
+// exited, then checks that its postmaster is gone and the temp dir removed.
+func (c *child) requireGone(t *testing.T) {
+	t.Helper()
+	require.NoError(t, c.lastExit.SetReadDeadline(time.Now().Add(30*time.Second)))
+	n, err := io.Copy(io.Discard, c.lastExit)
+	require.NoError(t, err, "waiting for the child's processes to exit")
+	require.Zero(t, n)
+	require.False(t, alive(c.pid), "postmaster %d still runs", c.pid)
+	require.NoDirExists(t, filepath.Dir(c.dataDir))
+	entries, err := os.ReadDir(c.tmp)
+	require.NoError(t, err)
+	require.Empty(t, entries, "left in the child's TMPDIR")
 }
 
 func TestKilledProcessLeavesNothing(t *testing.T) {
 	t.Parallel()
-	cmd, pid, dataDir := runChild(t, "wait")
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
-	requireGone(t, pid, dataDir)
+	c := runChild(t, "wait")
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
+	_ = c.cmd.Wait()
+	c.requireGone(t)
 }
 
 func TestInterruptedProcessStopsItsServerAndDies(t *testing.T) {
@@ -331,24 +379,24 @@ func TestInterruptedProcessStopsItsServerAndDies(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
-			cmd, pid, dataDir := runChild(t, "wait")
-			require.NoError(t, cmd.Process.Signal(sig))
-			err := cmd.Wait()
+			c := runChild(t, "wait")
+			require.NoError(t, c.cmd.Process.Signal(sig))
+			err := c.cmd.Wait()
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit)
 			ws := exit.Sys().(syscall.WaitStatus)
 			require.True(t, ws.Signaled(), "child should die of the signal, got %v", err)
 			require.Equal(t, sig, ws.Signal())
-			requireGone(t, pid, dataDir)
+			c.requireGone(t)
 		})
 	}
 }
 
 func TestExitedProcessLeavesNothing(t *testing.T) {
 	t.Parallel()
-	cmd, pid, dataDir := runChild(t, "exit")
-	require.NoError(t, cmd.Wait())
-	requireGone(t, pid, dataDir)
+	c := runChild(t, "exit")
+	require.NoError(t, c.cmd.Wait())
+	c.requireGone(t)
 }
 
 func freePort(t testing.TB) int {
