@@ -83,8 +83,8 @@ type faultConn struct {
 
 	mode    atomic.Int32 // the cut armed on this connection (pgx reads while it writes)
 	pending []byte       // server bytes not yet split into messages
-	out     []byte // whole messages for the reader
-	ended   bool   // the fault closed the session: EOF after out
+	out     []byte       // whole messages for the reader
+	ended   bool         // the fault closed the session: EOF after out
 }
 
 func (c *faultConn) Write(b []byte) (int, error) {
