@@ -67,10 +67,16 @@
 //
 // # Commit outcome
 //
-// If the connection is lost while COMMIT is in flight, the unit of work asks
-// a fresh connection pg_xact_status for its transaction id: committed gives
-// nil, aborted gives ErrCommitAborted (retryable), anything else
-// ErrCommitUnknown. It never retries blindly.
+// The server's COMMIT tag is the outcome: a session that ends right after it
+// (FATAL 57P01 from pg_terminate_backend or a fast shutdown) does not turn a
+// commit into an error. If the connection is lost while COMMIT is in flight
+// with no tag received, the unit of work asks a fresh connection
+// pg_xact_status for its transaction id: committed gives nil, aborted gives
+// ErrCommitAborted (retryable), anything else ErrCommitUnknown, which no
+// policy retries, whatever its Codes. It never retries blindly.
+//
+// RetryPolicy.ConnLost replays an attempt whose connection broke before
+// COMMIT was sent (the server rolled it back), e.g. across a server restart.
 //
 // # Round trips
 //
@@ -82,5 +88,11 @@
 // new statement in a round trip of its own (the default), a savepoint travels
 // with a statement only once that statement has been prepared successfully
 // on the pool; the first time it is sent alone, so that a statement that
-// fails to prepare cannot abort the enclosing transaction.
+// fails to prepare cannot abort the enclosing transaction. In simple_protocol
+// a batch is one query message that PostgreSQL parses whole before running
+// any of it, so a savepoint travels with a statement only once that statement
+// ran on the pool and when its arguments render as valid UTF-8 without NUL.
+//
+// A statement with more than 65,535 parameters (the extended protocol's
+// bound) fails with ErrTooManyParameters before anything is sent.
 package uow

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -316,7 +315,16 @@ func TestCancelledContextRollsBackAndFreesTheConnection(t *testing.T) {
 		if err := q.put(ctx, 1, "a"); err != nil {
 			return err
 		}
-		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		go func() { // cancel once the server runs the statement
+			defer cancel()
+			for ctx.Err() == nil {
+				var n int
+				err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'").Scan(&n)
+				if err == nil && n == 1 {
+					return
+				}
+			}
+		}()
 		_, err := q.db.Exec(ctx, "SELECT pg_sleep(5)")
 		return err
 	})
