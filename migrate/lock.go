@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -24,13 +25,14 @@ var ErrLocked = errors.New("another migration holds the migration lock")
 // goose's lockers count retries across calls, so a long-lived Migrator would
 // wait less and less: sessionLocker and tableLocker build a fresh goose
 // locker for every acquisition and keep it for the matching release. goose
-// runs one operation at a time per Provider; the mutex only guards the field.
+// runs one operation at a time per Provider; the mutex only guards the fields.
 
 type sessionLocker struct {
 	wait time.Duration
 
 	mu      sync.Mutex
 	current lock.SessionLocker
+	pgConn  *pgconn.PgConn // under the locked session; nil if not pgx
 }
 
 var _ lock.SessionLocker = (*sessionLocker)(nil)
@@ -46,20 +48,49 @@ func (l *sessionLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	if err := inner.SessionLock(ctx, conn); err != nil {
 		return lockError(ctx, err, l.wait, "advisory lock")
 	}
+	pc := pgConnOf(conn)
+	l.mu.Lock()
+	l.pgConn = pc
+	l.mu.Unlock()
 	return nil
 }
 
 func (l *sessionLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	l.mu.Lock()
-	inner := l.current
+	inner, pc := l.current, l.pgConn
 	l.mu.Unlock()
 	if inner == nil {
 		return errors.New("session unlock: not locked")
 	}
 	if err := inner.SessionUnlock(ctx, conn); err != nil {
+		if pc != nil && pc.IsClosed() {
+			// An interrupted query (a cancelled context: SIGTERM in
+			// cmd/migrate) makes pgx close the connection in the
+			// background: it sends the server a cancel request, then
+			// Terminate, then waits for the server to hang up, which it
+			// does only after rolling back and releasing the session's
+			// locks. Until then the server still runs the migration's
+			// statement and holds the lock. Wait for that (pgx bounds it by
+			// 15s), so the lock is free when Up returns and a process
+			// that exits then leaves nothing running behind it.
+			<-pc.CleanupDone()
+		}
 		return fmt.Errorf("release advisory lock: %w", err)
 	}
 	return nil
+}
+
+// pgConnOf returns the pgx connection under conn, or nil if conn is not one
+// of pgx's database/sql driver.
+func pgConnOf(conn *sql.Conn) *pgconn.PgConn {
+	var pc *pgconn.PgConn
+	_ = conn.Raw(func(dc any) error { // the callback never fails
+		if c, ok := dc.(*stdlib.Conn); ok {
+			pc = c.Conn().PgConn()
+		}
+		return nil
+	})
+	return pc
 }
 
 type tableLocker struct {
