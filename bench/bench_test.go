@@ -2,15 +2,19 @@ package bench_test
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
 	"math"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/bench"
@@ -94,7 +98,19 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	}
 
 	require.NotEmpty(t, rep.Env.Server)
-	require.Equal(t, "off", rep.Env.Setting("fsync"), "localpg's server runs without fsync; the report says so")
+	if envURL := cmp.Or(os.Getenv("DATABASE_URL"), os.Getenv("TEST_DATABASE_URL")); envURL != "" {
+		// A developer's server, run as they chose: the report says what it runs with.
+		require.Equal(t, "env", rep.Env.ServerSource, "localpg uses the server of DATABASE_URL or TEST_DATABASE_URL")
+		conn, err := pgx.Connect(t.Context(), envURL)
+		require.NoError(t, err)
+		defer conn.Close(context.WithoutCancel(t.Context()))
+		var fsync string
+		require.NoError(t, conn.QueryRow(t.Context(), "SHOW fsync").Scan(&fsync))
+		require.Equal(t, fsync, rep.Env.Setting("fsync"), "the report records the server's fsync")
+	} else {
+		require.NotEqual(t, "env", rep.Env.ServerSource)
+		require.Equal(t, "off", rep.Env.Setting("fsync"), "localpg's server runs without fsync; the report says so")
+	}
 
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))

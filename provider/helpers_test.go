@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,20 @@ func databaseURL(t *testing.T) (string, string) {
 	}
 	require.NoError(t, conn.Close(ctx))
 	return u.String(), testPassword
+}
+
+// unsetDBEnv unsets, until the test ends, every variable of the process
+// environment that provider reads (DATABASE_URL, DB_*), such as a developer's
+// DATABASE_URL, so that the test sees only the ones it sets.
+func unsetDBEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "DATABASE_URL" || strings.HasPrefix(k, "DB_") {
+			t.Setenv(k, "") // restores the value when the test ends
+			require.NoError(t, os.Unsetenv(k))
+		}
+	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that nothing listens on.

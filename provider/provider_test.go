@@ -413,6 +413,7 @@ func TestNewClosesWhatItOpenedWhenADatabaseFails(t *testing.T) {
 // TestNewReadsTheProcessEnvironment cannot run in parallel: it sets variables.
 func TestNewReadsTheProcessEnvironment(t *testing.T) {
 	raw, _ := databaseURL(t)
+	unsetDBEnv(t)
 	t.Setenv("DB_NAMES", "reporting")
 	t.Setenv("DB_REPORTING_URL", raw)
 	t.Setenv("DB_REPORTING_APPLICATION_NAME", "from-process-env")
