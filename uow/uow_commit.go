@@ -50,6 +50,13 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	if err == nil {
 		return errors.New("uow: commit: the server sent no COMMIT tag")
 	}
+	if _, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
+		// pgx could not prepare the probe or COMMIT, and so sent no part of
+		// the batch to run: the transaction is rolled back (by ROLLBACK, or
+		// by the server when the session ended).
+		t.rollback(ctx, conn)
+		return fmt.Errorf("%w: %w", ErrCommitAborted, err)
+	}
 	if !c.IsClosed() {
 		pgErr, isPg := errors.AsType[*pgconn.PgError](err)
 		if isPg && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC" || !isPg && pgconn.SafeToRetry(err) {
