@@ -229,3 +229,63 @@ func TestBackendsTerminatedRacingCommits(t *testing.T) {
 }
 
 func isUnknown(err error) bool { return errors.Is(err, uow.ErrCommitUnknown) }
+
+// TestSessionTerminatedBeforeCommit ends the backend for real (as a fast
+// shutdown does) after fn's last statement, before COMMIT is sent: the
+// server rolled back, and the unit of work knows it, also when the
+// transaction id was to ride with COMMIT (the FATAL came in place of the
+// probe's answer, so the COMMIT behind it never ran).
+func TestSessionTerminatedBeforeCommit(t *testing.T) {
+	t.Parallel()
+	admin, _ := newDBWith(t, nil)
+	for name, mode := range execModes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool, _, _ := newFaultDB(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+			u := uow.New(pool, newStore)
+			for _, readFirst := range []bool{false, true} {
+				for _, policy := range []*uow.RetryPolicy{nil, &connLoss} {
+					key := fmt.Sprintf("read first %v, retry %v", readFirst, policy != nil)
+					calls := 0
+					var opts []uow.TxOption
+					if policy != nil {
+						opts = append(opts, uow.Retry(*policy))
+					}
+					err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
+						calls++
+						if !readFirst { // the transaction id comes back with the first statement
+							if err := q.apply(ctx, key); err != nil {
+								return err
+							}
+						}
+						var pid uint32
+						if err := q.db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+							return err
+						}
+						if readFirst { // the transaction id is to ride with COMMIT
+							if err := q.apply(ctx, key); err != nil {
+								return err
+							}
+						}
+						if uow.Attempt(ctx) == 1 {
+							_, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", pid)
+							require.NoError(t, err)
+							backendGone(t, admin, pid)
+						}
+						return nil
+					}, opts...)
+					got := appliedKeys(t, pool)[key]
+					if policy == nil {
+						require.ErrorIs(t, err, uow.ErrCommitAborted, key)
+						require.Equal(t, 0, got, key)
+					} else {
+						require.NoError(t, err, key)
+						require.Equal(t, 2, calls, key)
+						require.Equal(t, 1, got, key)
+					}
+					requireIdle(t, pool)
+				}
+			}
+		})
+	}
+}

@@ -20,14 +20,14 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	t.mu.Unlock()
 
 	var tag pgconn.CommandTag
-	var err error
+	var err, xidErr error
 	if probe {
 		// The transaction id rides with COMMIT: no extra round trip.
 		b := &pgx.Batch{}
 		b.Queue(xidProbeSQL)
 		b.Queue("COMMIT")
 		br := c.SendBatch(ctx, b)
-		_ = t.readXid(br)
+		xidErr = t.readXid(br)
 		tag, err = br.Exec()
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -57,9 +57,14 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 		t.rollback(ctx, conn)
 		return fmt.Errorf("%w: %w", ErrCommitAborted, err)
 	}
+	if isFatal(xidErr) {
+		// The server ended the session in place of the probe's answer: it
+		// never reached the COMMIT queued behind the probe.
+		return fmt.Errorf("%w: %w", ErrCommitAborted, err)
+	}
 	if !c.IsClosed() {
-		pgErr, isPg := errors.AsType[*pgconn.PgError](err)
-		if isPg && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC" || !isPg && pgconn.SafeToRetry(err) {
+		_, isPg := errors.AsType[*pgconn.PgError](err)
+		if isPg && !isFatal(err) || !isPg && pgconn.SafeToRetry(err) {
 			// Refused by the server (deferred constraint, 40001), or never
 			// sent (ctx already done): the transaction did not commit.
 			t.rollback(ctx, conn)

@@ -54,7 +54,7 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		return pgconn.CommandTag{}, translate(err)
 	}
 	tag, err := br.Exec()
-	probed := probe && err == nil && t.readXid(br)
+	probed := probe && err == nil && t.readXid(br) == nil
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -182,7 +182,7 @@ func (r *rows) Close() {
 		err := r.Rows.Err()
 		probed := false
 		if r.br != nil {
-			probed = r.probe && err == nil && r.t.readXid(r.br)
+			probed = r.probe && err == nil && r.t.readXid(r.br) == nil
 			if cerr := r.br.Close(); err == nil {
 				err = cerr
 			}

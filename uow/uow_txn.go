@@ -388,18 +388,25 @@ func (t *txn) probeXid(plan []cmd) bool {
 	return len(plan) > 0 && plan[0].kind == cmdBegin && !t.opts.readOnly
 }
 
-// readXid reads the probe's result from br and reports whether it answered.
-func (t *txn) readXid(br pgx.BatchResults) bool {
+// readXid reads the probe's result from br; nil when it answered.
+func (t *txn) readXid(br pgx.BatchResults) error {
 	var xid pgtype.Text
 	if err := br.QueryRow().Scan(&xid); err != nil {
-		return false
+		return err
 	}
 	if xid.Valid {
 		t.mu.Lock()
 		t.xid = xid.String
 		t.mu.Unlock()
 	}
-	return true
+	return nil
+}
+
+// isFatal reports whether err is the server's FATAL or PANIC: the session
+// ended there, and nothing sent after the failed command ran.
+func isFatal(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && (pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC")
 }
 
 // doom makes the transaction rollback-only with cause, unless it already is.
