@@ -1,7 +1,6 @@
 package uow_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"sync"
@@ -55,7 +54,6 @@ type wire struct {
 	mu        sync.Mutex
 	trips     int
 	waiting   map[*wireConn]bool
-	onWrite   func(c *wireConn, b []byte) (drop bool) // nil: pass through
 	failDials bool
 }
 
@@ -83,11 +81,7 @@ var errDialRefused = &net.AddrError{Err: "dial refused by the test", Addr: "test
 func (c *wireConn) Write(b []byte) (int, error) {
 	c.w.mu.Lock()
 	c.w.waiting[c] = true
-	hook := c.w.onWrite
 	c.w.mu.Unlock()
-	if hook != nil && hook(c, b) {
-		return 0, net.ErrClosed
-	}
 	return c.Conn.Write(b)
 }
 
@@ -117,17 +111,6 @@ func (w *wire) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.trips
-}
-
-func (w *wire) setOnWrite(fn func(c *wireConn, b []byte) bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.onWrite = fn
-}
-
-// isSimpleQuery reports whether b holds a simple-protocol query message for sql.
-func isSimpleQuery(b []byte, sql string) bool {
-	return len(b) > 5 && b[0] == 'Q' && bytes.HasPrefix(b[5:], []byte(sql+"\x00"))
 }
 
 // newDB returns a pool on a fresh database holding the test schema, with its

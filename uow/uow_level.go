@@ -66,7 +66,7 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 	started := time.Now()
 	for attempt := 1; ; attempt++ {
 		err, lost := u.runOnce(ctx, fn, o, attempt)
-		if err == nil || policy == nil || !(policy.retryable(err) || policy.ConnLost && lost) {
+		if err == nil || policy == nil || !policy.retryable(err) && (!policy.ConnLost || !lost) {
 			return err
 		}
 		if !policy.wait(ctx, attempt, started) {

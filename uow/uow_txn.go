@@ -302,7 +302,7 @@ func (t *txn) runPlanAlone(ctx context.Context, conn *pgx.Conn, plan []cmd) erro
 // parses the whole message first, it must have parsed before and its
 // arguments must render as valid UTF-8 without NUL.
 func (t *txn) canPipeline(conn *pgx.Conn, plan []cmd, sql string, args []any) bool {
-	if len(plan) == 0 || plan[0].kind == cmdBegin || !(t.core.prepares || t.core.simple) {
+	if len(plan) == 0 || plan[0].kind == cmdBegin || !t.core.prepares && !t.core.simple {
 		return true
 	}
 	for _, c := range plan {
