@@ -43,21 +43,6 @@ DROP TABLE invoices;
 // transaction as the typed queries.
 const invoiceCreate = `INSERT INTO invoices (order_id, amount) VALUES ($1, $2) RETURNING id`
 
-// binDir holds the binaries the tests build; TestMain removes it.
-var binDir string
-
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		dir, err := os.MkdirTemp("", "integration-")
-		if err != nil {
-			panic(err)
-		}
-		defer func() { _ = os.RemoveAll(dir) }()
-		binDir = dir
-		return m.Run()
-	}())
-}
-
 // migrateBinary builds cmd/migrate, once.
 var migrateBinary = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(binDir, "migrate")

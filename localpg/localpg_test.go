@@ -20,7 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
+	"github.com/cortexerp/datalayer/internal/leakcheck"
 	"github.com/cortexerp/datalayer/localpg"
 )
 
@@ -262,6 +264,17 @@ func TestSweepRemovesDirsOfDeadProcesses(t *testing.T) {
 
 	start(t, binaries)
 	require.NoDirExists(t, stale)
+}
+
+// TestSharedServerGoroutines is not parallel: it counts goroutines. The
+// TestMain of the packages using dbtest's process-wide server ignores that
+// server's goroutines by the names in leakcheck: this checks that they are the
+// names of all a running server has.
+func TestSharedServerGoroutines(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	start(t, binaries)
+	require.Error(t, goleak.Find(before), "a running server has goroutines")
+	require.NoError(t, goleak.Find(append(leakcheck.SharedServer(), before)...), "leakcheck.SharedServer ignores them")
 }
 
 // The child-process tests re-run this test binary as a process that starts a

@@ -222,7 +222,7 @@ func (pm *postmaster) launch() error {
 		return fmt.Errorf("run %s: %w", cmd.Path, err)
 	}
 	exited := make(chan struct{})
-	go func() {
+	go func() { // internal/leakcheck names it (TestSharedServerGoroutines checks the name)
 		_ = cmd.Wait()
 		close(exited)
 	}()

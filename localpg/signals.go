@@ -47,6 +47,7 @@ func untrack(s *Server) {
 
 // onSignal stops the tracked servers on the first signal, then lets the
 // signal take its normal effect (usually: the process dies of it).
+// internal/leakcheck names it (TestSharedServerGoroutines checks the name).
 func onSignal(ch chan os.Signal) {
 	sig, ok := <-ch
 	if !ok {
