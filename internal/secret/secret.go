@@ -80,8 +80,9 @@ func (c ConnString) IsURL() bool { return c.url }
 func (c ConnString) WithoutPassword() string { return cut(c.raw, c.remove, "") }
 
 // Redacted is the connection string with every password position masked
-// (the password, an sslpassword, a port that is not a number and may be a
-// mislaid password); the rest reads as written.
+// (the password, an sslpassword, and in a URL without user info a port that
+// is not a number: postgres://app:secret forgot its host); the rest reads as
+// written.
 func (c ConnString) Redacted() string { return cut(c.raw, c.mask, Mask) }
 
 // String is Redacted, so that %v and %+v print no password.
@@ -200,7 +201,11 @@ func parseURL(s string) (ConnString, error) {
 		// and print it in DNS errors.
 		return ConnString{}, errUnencodedAt
 	}
-	c.mask = append(c.mask, oddPorts(before, host)...)
+	if host == off {
+		// Without user info, a port that is not a number may be the
+		// password of a URL whose host was forgotten (postgres://app:secret).
+		c.mask = append(c.mask, oddPorts(before, host)...)
+	}
 	if q < 0 {
 		return c, nil
 	}

@@ -127,7 +127,7 @@ func TestText(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"testdbconf: postgres://pgtdbuser:pgtdbpass@127.0.0.1:5432/db_1?sslmode=disable":                 "testdbconf: postgres://pgtdbuser:xxxxx@127.0.0.1:5432/db_1?sslmode=disable",
-		"cannot parse `postgres://app:pw@db:abc/erp`: invalid port":                                      "cannot parse `postgres://app:xxxxx@db:xxxxx/erp`: invalid port",
+		"cannot parse `postgres://app:pw@db:abc/erp`: invalid port":                                      "cannot parse `postgres://app:xxxxx@db:abc/erp`: invalid port",
 		`parse "postgres://u:pw/x@h": invalid port`:                                                      `parse "postgres://u:xxxxx@h": invalid port`,
 		"dsn host=h user=postgres password='p w' dbname=postgres, then SSLPASSWORD = k and Password:x":   "dsn host=h user=postgres password='xxxxx' dbname=postgres, then SSLPASSWORD = xxxxx and Password:x",
 		`ALTER ROLE app WITH LOGIN PASSWORD 'it''s' VALID UNTIL 'infinity'`:                              `ALTER ROLE app WITH LOGIN PASSWORD 'xxxxx' VALID UNTIL 'infinity'`,
@@ -218,7 +218,8 @@ func TestErrorKeepsUserHostAndPortReadable(t *testing.T) {
 func TestErrorRendersParseErrorsRedacted(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ raw, want string }{
-		{"postgres://app:s3cr3t@db:abc/erp", "cannot parse `postgres://app:xxxxx@db:xxxxx/erp`: invalid port"},
+		{"postgres://app:s3cr3t@db:abc/erp", "cannot parse `postgres://app:xxxxx@db:abc/erp`: invalid port"},
+		{"postgres://app:s3cr3t", "cannot parse `postgres://app:xxxxx`: invalid port"},
 		{"postgres://app:s3cr3t@db/erp?sslmode=bogus", "cannot parse `postgres://app:xxxxx@db/erp?sslmode=bogus`: failed to configure TLS (sslmode is invalid)"},
 		// pgx reads the database name "ss%zz@h/db" and quotes it.
 		{"postgres://u:pa/ss%zz@h/db", "cannot parse `postgres://u:xxxxx@h/db`: failed to parse as URL (invalid percent-encoded token: \"xxxxx\")"},
