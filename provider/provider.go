@@ -27,6 +27,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sethvargo/go-retry"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // Provider owns the pools of every configured database. It is safe for
@@ -58,7 +60,6 @@ type pool struct {
 	cfg     DatabaseConfig
 	pool    *pgxpool.Pool
 	tracker *connTracker
-	secrets []string
 }
 
 // closeGrace is how long Close waits, after its ctx ended and the remaining
@@ -137,13 +138,13 @@ func (p *Provider) openPool(ctx context.Context, dc DatabaseConfig, replica int,
 	if err != nil {
 		return nil, fmt.Errorf("%w:\n%w", ErrConfig, err)
 	}
-	pl := &pool{name: dc.Name, replica: replica, cfg: dc, tracker: newConnTracker(), secrets: dc.secrets()}
+	pl := &pool{name: dc.Name, replica: replica, cfg: dc, tracker: newConnTracker()}
 	logger := o.logger.With("db", dc.Name)
 	if replica >= 0 {
 		pl.name = fmt.Sprintf("%s/replica-%d", dc.Name, replica)
 		logger = logger.With("replica", replica)
 	}
-	pc.ConnConfig.Tracer = tracer(p.cfg, o, logger, pl.name, pl.secrets, pl.tracker)
+	pc.ConnConfig.Tracer = tracer(p.cfg, o, logger, pl.name, pl.tracker)
 	// Close refuses new work: no new connection, no acquire.
 	pc.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
 		if p.closing.Load() {
@@ -169,7 +170,7 @@ func (p *Provider) openPool(ctx context.Context, dc DatabaseConfig, replica int,
 	}
 	pl.pool, err = pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", pl.label(), redact(err, pl.secrets))
+		return nil, fmt.Errorf("open %s: %w", pl.label(), secret.Error(err))
 	}
 	if err := recordStats(o, pl.pool, pl.name); err != nil {
 		pl.pool.Close()
@@ -197,7 +198,7 @@ func (pl *pool) connect(ctx context.Context, logger *slog.Logger) error {
 		if err == nil {
 			return nil
 		}
-		last = redact(err, pl.secrets)
+		last = secret.Error(err)
 		if ctx.Err() != nil || !transient(err) {
 			return last
 		}

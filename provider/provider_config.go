@@ -16,6 +16,8 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // Config is the provider's configuration as read from the environment: the
@@ -281,9 +283,9 @@ func loadDatabase(name, databaseURL string, environ map[string]string, problems 
 				add(key, "cannot be combined with %s; put it in the URL or unset %s", db.urlVar, db.urlVar)
 			}
 		}
-		if u, err := splitURL(db.URL); err != nil {
+		if u, err := parseURL(db.URL); err != nil {
 			*problems = append(*problems, varErr(db.urlVar, "%v", err))
-		} else if u.hasPassword && db.Password != "" {
+		} else if u.Password != "" && db.Password != "" {
 			key := "PASSWORD"
 			if db.PasswordFile != "" {
 				key = "PASSWORD_FILE"
@@ -310,7 +312,7 @@ func loadDatabase(name, databaseURL string, environ map[string]string, problems 
 			continue
 		}
 		replicas = append(replicas, r)
-		if _, err := splitURL(r); err != nil {
+		if _, err := parseURL(r); err != nil {
 			*problems = append(*problems, varErr(fmt.Sprintf("%sREPLICA_URLS[%d]", prefix, i), "%v", err))
 		}
 	}
@@ -486,22 +488,22 @@ func (c DatabaseConfig) poolConfig(replica int) (*pgxpool.Config, error) {
 	switch {
 	case replica >= 0:
 		source = fmt.Sprintf("%sREPLICA_URLS[%d]", envPrefix(c.Name), replica)
-		u, err := splitURL(c.ReplicaURLs[replica])
+		u, err := parseURL(c.ReplicaURLs[replica])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
-		connString = u.withoutPassword()
-		if u.hasPassword {
-			password = u.password
+		connString = u.WithoutPassword()
+		if u.Password != "" {
+			password = u.Password
 		}
 	case c.URL != "":
-		u, err := splitURL(c.URL)
+		u, err := parseURL(c.URL)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
-		connString = u.withoutPassword()
-		if u.hasPassword {
-			password = u.password
+		connString = u.WithoutPassword()
+		if u.Password != "" {
+			password = u.Password
 		}
 	default:
 		source = envPrefix(c.Name) + "HOST/PORT/USER/DBNAME/SSLMODE"
@@ -511,7 +513,7 @@ func (c DatabaseConfig) poolConfig(replica int) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// connString has no password, so pgx's message is safe to show.
-		return nil, fmt.Errorf("%s: %w", source, redact(err, nil))
+		return nil, fmt.Errorf("%s: %w", source, secret.Error(err))
 	}
 	cc := pc.ConnConfig
 	if password != "" {

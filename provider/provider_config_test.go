@@ -300,26 +300,6 @@ func TestLoadConfigURLRules(t *testing.T) {
 	}
 }
 
-func TestSplitURL(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		raw, without, redacted, password string
-	}{
-		{"postgres://app:pw%40x@db:5432/erp?sslmode=disable", "postgres://app@db:5432/erp?sslmode=disable", "postgres://app:xxxxx@db:5432/erp?sslmode=disable", "pw@x"},
-		{"postgresql://app@db/erp?password=p%2Fw&sslmode=disable", "postgresql://app@db/erp?sslmode=disable", "postgresql://app:xxxxx@db/erp?sslmode=disable", "p/w"},
-		{"postgres://app:p:w#?x@db/erp", "postgres://app@db/erp", "postgres://app:xxxxx@db/erp", "p:w#?x"},
-		{"postgres://db/erp", "postgres://db/erp", "postgres://db/erp", ""},
-		{"postgres://h1:5432,h2:5433/erp", "postgres://h1:5432,h2:5433/erp", "postgres://h1:5432,h2:5433/erp", ""},
-	} {
-		u, err := splitURL(tc.raw)
-		require.NoError(t, err, tc.raw)
-		require.Equal(t, tc.without, u.withoutPassword(), tc.raw)
-		require.Equal(t, tc.redacted, u.redacted(), tc.raw)
-		require.Equal(t, tc.password, u.password, tc.raw)
-		require.Equal(t, tc.password != "", u.hasPassword, tc.raw)
-	}
-}
-
 func TestConfigNeverPrintsPasswords(t *testing.T) {
 	t.Parallel()
 	pwFile := filepath.Join(t.TempDir(), "pw")

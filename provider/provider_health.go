@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // Report is the result of Health: one Check per database primary and
@@ -125,7 +127,7 @@ func (pl *pool) check(ctx context.Context, closing bool) Check {
 	c.Latency = time.Since(start)
 	c.LatencyMS = float64(c.Latency.Microseconds()) / 1000
 	if err != nil {
-		c.Error = redact(err, pl.secrets).Error()
+		c.Error = secret.Error(err).Error()
 		c.ServerVersion, c.InRecovery = "", false
 	} else {
 		c.OK = true

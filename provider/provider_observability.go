@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // durationKey is the query log's attribute for a statement's duration.
@@ -25,7 +27,7 @@ const durationKey = "duration"
 // tracer assembles the pgx tracer of one pool: the slog query log, otelpgx
 // spans and metrics when providers were given, and the connection tracker
 // Close uses.
-func tracer(cfg Config, o *options, logger *slog.Logger, poolName string, secrets []string, tracker *connTracker) *multitracer.Tracer {
+func tracer(cfg Config, o *options, logger *slog.Logger, poolName string, tracker *connTracker) *multitracer.Tracer {
 	var tracers []pgx.QueryTracer
 	level, _ := tracelog.LogLevelFromString(cfg.LogLevel) // validated by loadConfig
 	if level > tracelog.LogLevelNone {
@@ -35,11 +37,10 @@ func tracer(cfg Config, o *options, logger *slog.Logger, poolName string, secret
 		}
 		tracers = append(tracers, &tracelog.TraceLog{
 			Logger: &queryLogger{
-				logger:  logger,
-				level:   level,
-				slow:    cfg.SlowQuery,
-				params:  cfg.LogParams,
-				secrets: secrets,
+				logger: logger,
+				level:  level,
+				slow:   cfg.SlowQuery,
+				params: cfg.LogParams,
 			},
 			LogLevel: effective,
 			Config:   &tracelog.TraceLogConfig{TimeKey: durationKey},
@@ -47,9 +48,8 @@ func tracer(cfg Config, o *options, logger *slog.Logger, poolName string, secret
 	}
 	if o.tracerProvider != nil || o.meterProvider != nil {
 		tracers = append(tracers, &spanScrubber{
-			Tracer:  otelpgx.NewTracer(otelOptions(cfg, o, poolName)...),
-			secrets: secrets,
-			params:  cfg.LogParams,
+			Tracer: otelpgx.NewTracer(otelOptions(cfg, o, poolName)...),
+			params: cfg.LogParams,
 		})
 	}
 	t := multitracer.New(tracers...)
@@ -100,15 +100,14 @@ func recordStats(o *options, pool *pgxpool.Pool, poolName string) error {
 }
 
 // queryLogger adapts pgx's tracelog to slog: it maps levels, promotes slow
-// statements to warn, drops parameters unless enabled and masks secrets
-// (and, unless parameters are enabled, parameter values) in error texts.
-// Safe for concurrent use.
+// statements to warn, drops parameters unless enabled and scrubs error texts
+// (secret.Error: connection strings' passwords and, unless parameters are
+// enabled, parameter values). Safe for concurrent use.
 type queryLogger struct {
-	logger  *slog.Logger
-	level   tracelog.LogLevel
-	slow    time.Duration
-	params  bool
-	secrets []string
+	logger *slog.Logger
+	level  tracelog.LogLevel
+	slow   time.Duration
+	params bool
 }
 
 var _ tracelog.Logger = (*queryLogger)(nil)
@@ -130,9 +129,9 @@ func (l *queryLogger) Log(ctx context.Context, level tracelog.LogLevel, msg stri
 	if !l.logger.Enabled(ctx, lvl) {
 		return
 	}
-	secrets := l.secrets
+	var params []string
 	if !l.params {
-		secrets = append(slices.Clone(secrets), argStrings(data["args"])...)
+		params = argStrings(data["args"])
 	}
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range data {
@@ -151,7 +150,7 @@ func (l *queryLogger) Log(ctx context.Context, level tracelog.LogLevel, msg stri
 			}
 		case "err":
 			if err, ok := v.(error); ok {
-				v = scrub(err.Error(), secrets)
+				v = secret.Error(err, params...).Error()
 			}
 		}
 		attrs = append(attrs, slog.Any(k, v))
@@ -193,13 +192,13 @@ func slogLevel(l tracelog.LogLevel) slog.Level {
 }
 
 // spanScrubber wraps otelpgx's tracer so that the error texts it records on
-// spans have secrets and, unless parameters are enabled, parameter values
-// masked (a server message can quote a parameter: invalid input syntax for
-// type integer: "…"). Safe for concurrent use.
+// spans are scrubbed (secret.Error: connection strings' passwords and, unless
+// parameters are enabled, parameter values: a server message can quote a
+// parameter, invalid input syntax for type integer: "…"). Safe for
+// concurrent use.
 type spanScrubber struct {
 	*otelpgx.Tracer
-	secrets []string
-	params  bool
+	params bool
 }
 
 type queryArgsKey struct{}
@@ -264,7 +263,7 @@ func (s *spanScrubber) scrub(err error, args []any) error {
 	if err == nil {
 		return nil
 	}
-	return redact(err, append(slices.Clone(s.secrets), argStrings(args)...))
+	return secret.Error(err, argStrings(args)...)
 }
 
 // connTracker follows the connections a pool has handed out, so that Close
