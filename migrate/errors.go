@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // wrap turns a goose error into "migrate <op>: <file>[:line]: <cause>".
@@ -20,7 +22,7 @@ func (m *Migrator) wrap(op string, err error) error {
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
-		return fmt.Errorf("migrate %s: %w", op, redactConnectError(err, ce))
+		return fmt.Errorf("migrate %s: %w", op, secret.Error(err))
 	}
 	var pe *goose.PartialError
 	if !errors.As(err, &pe) || pe.Failed == nil || pe.Failed.Source == nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"io/fs"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -430,6 +431,34 @@ func TestOpenErrorsNeverShowThePassword(t *testing.T) {
 				require.NotContains(t, s, pw)
 				require.NotContains(t, s, "s3cr3t")
 			}
+		})
+	}
+}
+
+func TestOpenErrorsKeepTheUserAndHostReadable(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(emptyDB(t))
+	require.NoError(t, err)
+	role := "nosuch_" + u.Port()
+	for _, tc := range []struct{ name, password string }{
+		// Masking every occurrence of the password printed user=xxxxx and
+		// role "xxxxx" does not exist, or the address as xxxxx27.0.0.xxxxx.
+		{"the password is the user name", role},
+		{"the password is a piece of the host", u.Hostname()[:1]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bad := *u
+			bad.User = url.UserPassword(role, tc.password)
+			_, err := migrate.Open(t.Context(), bad.String(), threeTables)
+			require.Error(t, err)
+			require.ErrorContains(t, err, "open: connect: failed to connect to `user="+role+" database=")
+			require.ErrorContains(t, err, u.Host)
+			require.ErrorContains(t, err, `role "`+role+`" does not exist (SQLSTATE 28000)`)
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, "the server's error stays in the chain")
+			var ce *pgconn.ConnectError
+			require.False(t, errors.As(err, &ce), "the ConnectError (its Config holds the password) is out of the chain")
 		})
 	}
 }

@@ -1,20 +1,18 @@
 package migrate
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // Open connects to the database at url (a postgres:// URL or key=value
@@ -31,9 +29,18 @@ func Open(ctx context.Context, url string, fsys fs.FS, opts ...Option) (*Migrato
 	if strings.TrimSpace(url) == "" {
 		return nil, errors.New("open: database URL is empty")
 	}
-	pc, err := pgx.ParseConfig(url)
+	// pgx is handed the URL without its password, so that no error of its
+	// own can quote it.
+	cs, err := secret.Parse(url)
 	if err != nil {
-		return nil, fmt.Errorf("open: %w", redactParseError(url, err))
+		return nil, fmt.Errorf("open: %w", invalidURL(err))
+	}
+	pc, err := pgx.ParseConfig(cs.WithoutPassword())
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", invalidURL(secret.Error(err)))
+	}
+	if cs.Password != "" {
+		pc.Password = cs.Password
 	}
 	if pc.ConnectTimeout == 0 {
 		pc.ConnectTimeout = cfg.connectTimeout
@@ -73,11 +80,7 @@ func Open(ctx context.Context, url string, fsys fs.FS, opts ...Option) (*Migrato
 	}
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		var ce *pgconn.ConnectError
-		if errors.As(err, &ce) {
-			err = redactConnectError(err, ce)
-		}
-		return nil, fmt.Errorf("open: connect: %w", err)
+		return nil, fmt.Errorf("open: connect: %w", secret.Error(err))
 	}
 	return m, nil
 }
@@ -119,97 +122,8 @@ func (t *stmtTracer) failedStatement(pgErr *pgconn.PgError) string {
 	return ""
 }
 
-// redactedError carries a scrubbed message. It unwraps only to what cannot
-// hold the password: a server error or a context error.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.cause }
-
-func safeCause(err error) error {
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.As(err, &pgErr):
-		return pgErr
-	case errors.Is(err, context.DeadlineExceeded):
-		return context.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		return context.Canceled
-	}
-	return nil
-}
-
-// redactParseError rewrites a pgx.ParseConfig error: pgx masks passwords
-// only on a best-effort basis and keeps the raw string in ConnString.
-func redactParseError(raw string, err error) error {
-	msg := err.Error()
-	var pce *pgconn.ParseConfigError
-	if errors.As(err, &pce) {
-		// "cannot parse `<redacted string>`: <reason>": keep the reason only.
-		if i := strings.LastIndex(msg, "`: "); i >= 0 {
-			msg = msg[i+3:]
-		}
-	}
-	return &redactedError{
-		msg: "invalid database URL (want postgres://user:password@host:port/dbname?sslmode=…, " +
-			"with / ? # @ : percent-encoded in the password; value not shown): " + scrub(msg, raw, nil),
-		cause: safeCause(err),
-	}
-}
-
-// redactConnectError rewrites a connect error without its config.
-func redactConnectError(err error, ce *pgconn.ConnectError) error {
-	var pw []string
-	if ce.Config != nil {
-		pw = append(pw, ce.Config.Password)
-	}
-	return &redactedError{msg: scrub(err.Error(), "", pw), cause: safeCause(err)}
-}
-
-var (
-	urlUserinfo = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://(.*)@`)
-	kvPassword  = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
-	secretSplit = regexp.MustCompile(`[/?#@:]`)
-)
-
-// scrub replaces in msg every password it can find in raw, and the given
-// passwords, with "xxxxx".
-func scrub(msg, raw string, passwords []string) string {
-	secrets := append([]string(nil), passwords...)
-	if raw != "" {
-		secrets = append(secrets, raw)
-		if u, err := url.Parse(raw); err == nil && u.User != nil {
-			if p, ok := u.User.Password(); ok {
-				secrets = append(secrets, p)
-			}
-		}
-		if m := urlUserinfo.FindStringSubmatch(raw); m != nil {
-			if _, pw, ok := strings.Cut(m[1], ":"); ok {
-				secrets = append(secrets, pw)
-				if dec, err := url.PathUnescape(pw); err == nil {
-					secrets = append(secrets, dec)
-				}
-				// A malformed URL may get split anywhere inside the password.
-				for _, piece := range secretSplit.Split(pw, -1) {
-					if len(piece) >= 3 {
-						secrets = append(secrets, piece)
-					}
-				}
-			}
-		}
-		for _, m := range kvPassword.FindAllStringSubmatch(raw, -1) {
-			secrets = append(secrets, strings.Trim(m[1], "'"))
-		}
-	}
-	// Longest first, so a piece never leaves the rest of a longer secret.
-	slices.SortFunc(secrets, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-		}
-	}
-	return msg
+// invalidURL says what a database URL should look like.
+func invalidURL(err error) error {
+	return fmt.Errorf("invalid database URL (want postgres://user:password@host:port/dbname?sslmode=…, "+
+		"with / ? # @ : percent-encoded in the password): %w", err)
 }
