@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // envVars are the variables naming an existing server, in order of precedence.
@@ -20,14 +22,23 @@ func startEnv(ctx context.Context) (*Server, string, error) {
 		if raw == "" {
 			continue
 		}
-		cfg, err := pgconn.ParseConfig(raw)
-		if err != nil {
-			// pgx's message may quote the string, password included.
-			return nil, "", fmt.Errorf("localpg: %s is not a valid connection string "+
-				"(want postgres://user:password@host:port/dbname?sslmode=disable)", name)
+		// pgx is handed the string without its password, so that none of
+		// its errors can quote it.
+		cs, err := secret.Parse(raw)
+		var cfg *pgconn.Config
+		if err == nil {
+			cfg, err = pgconn.ParseConfig(cs.WithoutPassword())
+			err = secret.Error(err)
 		}
-		if err := ping(ctx, raw); err != nil {
-			return nil, "", redact(fmt.Errorf("localpg: connect to the server of %s: %w", name, err), cfg.Password)
+		if err != nil {
+			return nil, "", fmt.Errorf("localpg: %s is not a valid connection string "+
+				"(want postgres://user:password@host:port/dbname?sslmode=disable): %w", name, err)
+		}
+		if cs.Password != "" {
+			cfg.Password = cs.Password
+		}
+		if err := connect(ctx, cfg); err != nil {
+			return nil, "", secret.Error(fmt.Errorf("localpg: connect to the server of %s: %w", name, err))
 		}
 		return &Server{source: SourceEnv, url: raw}, "", nil
 	}
@@ -36,29 +47,20 @@ func startEnv(ctx context.Context) (*Server, string, error) {
 
 // ping opens one connection to url and closes it.
 func ping(ctx context.Context, url string) error {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	return connect(ctx, cfg)
+}
+
+// connect opens one connection with cfg and closes it.
+func connect(ctx context.Context, cfg *pgconn.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	conn, err := pgconn.Connect(ctx, url)
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	return conn.Close(ctx)
-}
-
-// redactedError prints its message with a password masked and still unwraps
-// to the original error.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redact masks password in err's message.
-func redact(err error, password string) error {
-	if password == "" || !strings.Contains(err.Error(), password) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
 }

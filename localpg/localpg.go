@@ -32,6 +32,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // Source says where a [Server] came from.
@@ -143,7 +145,7 @@ func (s *Server) Source() Source { return s.source }
 // String describes the server without credentials, e.g.
 // "binaries postgres://postgres@127.0.0.1:54321/postgres?sslmode=disable".
 func (s *Server) String() string {
-	return s.source.String() + " " + redactURL(s.url)
+	return s.source.String() + " " + secret.Redact(s.url)
 }
 
 // GoString is String, so that %#v prints no password either.
@@ -203,25 +205,6 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// redactURL hides the password of a connection string.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		if strings.Contains(raw, "password") {
-			return "(connection string)"
-		}
-		return raw
-	}
-	q := u.Query()
-	for _, k := range []string{"password", "sslpassword"} {
-		if q.Has(k) {
-			q.Set(k, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.Redacted()
 }
 
 // readyTimeout bounds one connection attempt while waiting for a server.
