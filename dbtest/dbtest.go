@@ -38,6 +38,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
 	"github.com/peterldowns/pgtestdb"
 
+	"github.com/cortexerp/datalayer/internal/secret"
 	"github.com/cortexerp/datalayer/localpg"
 	"github.com/cortexerp/datalayer/migrate"
 )
@@ -139,12 +140,12 @@ func NewURL(t testing.TB, opts ...Option) string {
 		m = migrator{fsys: fsys, hash: hash}
 	}
 	base := baseConfig(t)
-	rt := &redactingTB{TB: t, secrets: []string{base.Password, pgtestdb.DefaultRolePassword}}
+	rt := &redactingTB{TB: t}
 	inst := pgtestdb.Custom(rt, base, m)
 	dbURL := inst.URL()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("dbtest: kept database %s for inspection: %s", inst.Database, rt.redact(dbURL))
+			t.Logf("dbtest: kept database %s for inspection: %s", inst.Database, secret.Redact(dbURL))
 		}
 	})
 	return dbURL
@@ -299,28 +300,16 @@ func defaultMigrations(t testing.TB) fs.FS {
 // database's URL, password included) and in its fatal errors.
 type redactingTB struct {
 	testing.TB
-	secrets []string
 }
 
 var _ pgtestdb.TB = (*redactingTB)(nil)
 
-// redact masks the secrets where URLs carry them (":secret@"), leaving a
-// password such as "postgres" elsewhere in the text alone.
-func (r *redactingTB) redact(s string) string {
-	for _, p := range r.secrets {
-		if p != "" {
-			s = strings.ReplaceAll(s, ":"+p+"@", ":xxxxx@")
-		}
-	}
-	return s
-}
-
 func (r *redactingTB) Logf(format string, args ...any) {
 	r.TB.Helper()
-	r.TB.Log(r.redact(fmt.Sprintf(format, args...)))
+	r.TB.Log(secret.Text(fmt.Sprintf(format, args...)))
 }
 
 func (r *redactingTB) Fatalf(format string, args ...any) {
 	r.TB.Helper()
-	r.TB.Fatal(r.redact(fmt.Sprintf(format, args...)))
+	r.TB.Fatal(secret.Text(fmt.Sprintf(format, args...)))
 }
