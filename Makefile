@@ -24,9 +24,24 @@ verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate valid
 	$(LINT) run ./...
 	$(MIGRATE) validate
 
+# NORACE_PKGS are the packages whose tests start processes (PostgreSQL,
+# PgBouncer, pgbench, cmd/migrate, child test binaries) or depend on timing
+# (timeouts, retries, deadlocks, concurrent workloads). The race detector
+# slows them down and changes their timing (it even delays every exit by a
+# second), which can hide an ordering bug: test-norace runs them once more
+# without it. Left out: internal/... (pure functions). A directory that is
+# gone (the example taken out, say) is skipped.
+NORACE_DIRS := localpg dbtest integration uow cmd/migrate provider migrate erp bench
+NORACE_PKGS := $(foreach d,$(NORACE_DIRS),$(if $(wildcard $(d)/*_test.go),./$(d)/...))
+
 .PHONY: test
-test: ## run every test with the race detector (starts its own PostgreSQL)
+test: ## run every test with the race detector, then test-norace (starts its own PostgreSQL)
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory test-norace
+
+.PHONY: test-norace
+test-norace: ## run the tests that start processes or depend on timing again, without the race detector
+	$(GO) test -count=1 -timeout 10m $(NORACE_PKGS)
 
 .PHONY: demo
 demo: ## run the ERP workload on the embedded default PostgreSQL (or DATABASE_URL)
