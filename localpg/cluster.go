@@ -24,14 +24,29 @@ var initdbArgs = []string{"-U", "postgres", "-A", "trust", "-E", "UTF8", "--loca
 // startBinaries starts a postmaster from local binaries, or returns a reason
 // when none are installed.
 func startBinaries(ctx context.Context, cfg *config) (*Server, string, error) {
-	in, ok := findInstall(ctx, cfg.binDirs)
-	if !ok {
-		return nil, "no initdb and postgres on PATH or under " + strings.Join(cfg.binDirs, ", "), nil
+	var in install
+	if cfg.binDir != "" {
+		var err error
+		if in, err = installAt(ctx, cfg.binDir); err != nil {
+			return nil, "", fmt.Errorf("localpg: %s: %w", cfg.binDirOrigin(), err)
+		}
+	} else {
+		var ok bool
+		if in, ok = findInstall(ctx, cfg.binDirs); !ok {
+			return nil, "no initdb and postgres on PATH or under " + strings.Join(cfg.binDirs, ", "), nil
+		}
 	}
 	sweep(cfg.logger)
 	cred, err := runAsCredential()
 	if err != nil {
 		return nil, "", err
+	}
+	if cred != nil {
+		if _, err := in.postgresVersion(ctx, cred); err != nil {
+			return nil, "", fmt.Errorf("localpg: PostgreSQL %s in %s: user postgres, who runs the server "+
+				"when this process is root, cannot run it (every directory above it must be searchable "+
+				"by postgres, e.g. not under /root): %w", in.version, in.dir, err)
+		}
 	}
 	pm, err := newPostmaster(ctx, cfg, in, cred)
 	if err != nil {
@@ -65,7 +80,11 @@ func runAsCredential() (*syscall.Credential, error) {
 
 // prepareData fills pm.data with a fresh cluster: a copy of the cached one
 // for this installation, else initdb's output, which then fills the cache.
-// The cache is guarded by a file lock, so parallel processes run initdb once.
+// A cached cluster is named by the server's version and a hash of the
+// installation's directory and initdb's flags ("17.10-1a2b3c4d"), so that
+// clusters of different versions or builds never mix, and its PG_VERSION is
+// checked before use. The cache is guarded by a file lock, so parallel
+// processes run initdb once.
 func (pm *postmaster) prepareData(ctx context.Context, cacheDir string) error {
 	if cacheDir == "" {
 		return pm.initdb(ctx)
@@ -85,7 +104,7 @@ func (pm *postmaster) prepareData(ctx context.Context, cacheDir string) error {
 		return pm.initdb(ctx)
 	}
 	defer unlock()
-	if _, err := os.Stat(filepath.Join(cached, "PG_VERSION")); err == nil {
+	if pm.in.madeCluster(cached) {
 		began := time.Now()
 		if err := copyTree(cached, pm.data, pm.cred); err != nil {
 			return fmt.Errorf("copy the cached cluster %s: %w", cached, err)
@@ -100,6 +119,19 @@ func (pm *postmaster) prepareData(ctx context.Context, cacheDir string) error {
 		pm.logger.Debug("localpg: could not fill the cluster cache", "dir", cached, "err", err)
 	}
 	return nil
+}
+
+// madeCluster reports whether data holds a whole cluster of in's major
+// version (its PG_VERSION is written last by initdb, and names the major).
+// The cache key already names the version; this guards against a cluster of
+// another major under it, which postgres would refuse to start.
+func (in install) madeCluster(data string) bool {
+	b, err := os.ReadFile(filepath.Join(data, "PG_VERSION"))
+	if err != nil {
+		return false
+	}
+	v := strings.TrimSpace(string(b))
+	return v != "" && (in.version == v || strings.HasPrefix(in.version, v+"."))
 }
 
 // fillCache copies the fresh cluster src to cached, atomically: a reader sees
@@ -124,7 +156,7 @@ func (pm *postmaster) initdb(ctx context.Context) error {
 	began := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(pm.in.dir, "initdb"), append([]string{"-D", pm.data}, initdbArgs...)...)
 	cmd.Dir = pm.root
-	cmd.Env = serverEnv()
+	cmd.Env = pm.in.environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pm.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %w\n%s", err, lastLines(string(out), 20))
@@ -175,18 +207,6 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// serverEnv is our environment without PG* variables, which could redirect
-// initdb or postgres.
-func serverEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PG") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // lastLines returns the last n lines of s.

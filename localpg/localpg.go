@@ -18,6 +18,11 @@
 //     the process runs as root the server runs as the "postgres" user.
 //  4. Otherwise an error wrapping [ErrNoServer] says what to install or set.
 //
+// [WithBinDir], or the variable LOCALPG_BIN_DIR ([BinDirEnv]), chooses the
+// installation instead of the search of step 3, and skips step 2: that is how
+// a test suite runs on a given PostgreSQL version (tools/pgfetch.sh fetches
+// versions 15 to 18).
+//
 // A server started from binaries leaves nothing behind: [Server.Stop] shuts
 // it down and removes its directory, and a watchdog process does the same if
 // the process exits or is killed without calling Stop. SIGINT and SIGTERM stop
@@ -96,6 +101,10 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 			}
 			s, reason, err = startEnv(ctx)
 		case SourceDocker:
+			if cfg.binDir != "" {
+				reason = "skipped for " + cfg.binDirFrom
+				break
+			}
 			s, reason, err = startDocker(ctx, cfg)
 			if err != nil && ctx.Err() == nil { // e.g. no image offline: try the next source
 				cfg.logger.Debug("localpg: Docker failed", "err", err)

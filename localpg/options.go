@@ -20,14 +20,17 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
-	port     int
-	sources  []Source
-	binDirs  []string
-	cacheDir string
-	image    string
-	settings [][2]string
-	logger   *slog.Logger
-	signals  bool
+	port       int
+	sources    []Source
+	binDirs    []string
+	binDirsSet bool   // WithBinDirs given
+	binDir     string // the installation to run: WithBinDir or $LOCALPG_BIN_DIR
+	binDirFrom string // "WithBinDir" or BinDirEnv; "" when binDir is unset
+	cacheDir   string
+	image      string
+	settings   [][2]string
+	logger     *slog.Logger
+	signals    bool
 }
 
 // defaultBinDirs are the glob patterns searched for PostgreSQL binaries after PATH.
@@ -42,6 +45,13 @@ var defaultBinDirs = []string{
 
 // DefaultImage is the Docker image used for SourceDocker.
 const DefaultImage = "postgres:15-alpine"
+
+// BinDirEnv names the variable that chooses the PostgreSQL installation to
+// run, as [WithBinDir] does, when neither WithBinDir nor [WithBinDirs] is
+// given and SourceBinaries is among the sources. Set it to run a whole test
+// suite (every Start, dbtest's shared server included) on another PostgreSQL
+// version: LOCALPG_BIN_DIR=$(tools/pgfetch.sh 17) go test ./...
+const BinDirEnv = "LOCALPG_BIN_DIR"
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
@@ -64,7 +74,33 @@ func newConfig(opts []Option) (*config, error) {
 			errs = append(errs, err)
 		}
 	}
+	hasBinaries := slices.Contains(c.sources, SourceBinaries)
+	switch {
+	case c.binDirFrom == withBinDir && c.binDirsSet:
+		errs = append(errs, errors.New("localpg: WithBinDir and WithBinDirs exclude each other: "+
+			"name one installation or the patterns to search, not both"))
+	case c.binDirFrom == withBinDir && !hasBinaries:
+		errs = append(errs, errors.New("localpg: WithBinDir needs SourceBinaries among WithSources"))
+	case c.binDirFrom == "" && !c.binDirsSet && hasBinaries && os.Getenv(BinDirEnv) != "":
+		dir, err := filepath.Abs(os.Getenv(BinDirEnv))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("localpg: %s: %w", BinDirEnv, err))
+			break
+		}
+		c.binDir, c.binDirFrom = dir, BinDirEnv
+	}
 	return c, errors.Join(errs...)
+}
+
+const withBinDir = "WithBinDir"
+
+// binDirOrigin names where binDir came from, for messages:
+// `WithBinDir("/opt/pg17/bin")` or `LOCALPG_BIN_DIR=/opt/pg17/bin`.
+func (c *config) binDirOrigin() string {
+	if c.binDirFrom == withBinDir {
+		return fmt.Sprintf("%s(%q)", withBinDir, c.binDir)
+	}
+	return c.binDirFrom + "=" + c.binDir
 }
 
 // WithPort makes Start run its own server (never the one of DATABASE_URL or
@@ -99,7 +135,8 @@ func WithSources(sources ...Source) Option {
 
 // WithBinDirs replaces the glob patterns of directories searched for initdb
 // and postgres after PATH (default: /usr/lib/postgresql/*/bin and the usual
-// locations of the PGDG, Homebrew and Postgres.app packages).
+// locations of the PGDG, Homebrew and Postgres.app packages). It makes Start
+// ignore $LOCALPG_BIN_DIR ([BinDirEnv]).
 func WithBinDirs(patterns ...string) Option {
 	return optionFunc(func(c *config) error {
 		for _, p := range patterns {
@@ -107,7 +144,35 @@ func WithBinDirs(patterns ...string) Option {
 				return fmt.Errorf("localpg: WithBinDirs: bad pattern %q: %w", p, err)
 			}
 		}
-		c.binDirs = slices.Clone(patterns)
+		c.binDirs, c.binDirsSet = slices.Clone(patterns), true
+		return nil
+	})
+}
+
+// WithBinDir runs the PostgreSQL installation in dir (a directory holding
+// initdb and postgres, or one whose bin/ holds them) instead of searching PATH
+// and the [WithBinDirs] patterns, so that a program or a test picks the
+// version it runs on. A server is then never started from Docker, whose
+// image could not honour the choice; DATABASE_URL and TEST_DATABASE_URL still
+// come first as always (add WithSources(SourceBinaries) to rule them out).
+// Without this option, $LOCALPG_BIN_DIR ([BinDirEnv]) does the same.
+//
+// A self-contained build, whose ../lib holds the shared libraries its
+// binaries need (such as those tools/pgfetch.sh fetches), runs with that
+// directory first in LD_LIBRARY_PATH. Start fails, naming the option, when
+// dir holds no installation, when its postgres does not run, or, as root,
+// when user postgres (who then runs the server) cannot run it. WithBinDir
+// excludes [WithBinDirs] and needs SourceBinaries among [WithSources].
+func WithBinDir(dir string) Option {
+	return optionFunc(func(c *config) error {
+		if dir == "" {
+			return errors.New("localpg: WithBinDir: dir must not be empty")
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("localpg: WithBinDir(%q): %w", dir, err)
+		}
+		c.binDir, c.binDirFrom = abs, withBinDir
 		return nil
 	})
 }

@@ -215,7 +215,7 @@ func (pm *postmaster) launch() error {
 	}
 	cmd := exec.Command(filepath.Join(pm.in.dir, "postgres"), args...)
 	cmd.Dir = pm.root
-	cmd.Env = serverEnv()
+	cmd.Env = pm.in.environ()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: pm.cred}
 	if err := cmd.Start(); err != nil {
