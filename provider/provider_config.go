@@ -212,6 +212,9 @@ func loadConfig(environ map[string]string) (Config, []ignoredVar, error) {
 	}
 	warnings := ignoredVars(names, environ)
 	if len(problems) > 0 {
+		for i, p := range problems {
+			problems[i] = oneLine{p}
+		}
 		return cfg, warnings, fmt.Errorf("%w:\n%w", ErrConfig, errors.Join(problems...))
 	}
 	return cfg, warnings, nil
@@ -471,6 +474,17 @@ func envFields(t reflect.Type) []envField {
 	}
 	return fields
 }
+
+// lineBreaks escapes what would break a problem over several lines.
+var lineBreaks = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\v", `\v`, "\f", `\f`, "\u2028", `\u2028`, "\u2029", `\u2029`)
+
+// oneLine is a problem printed on one line, whatever values it quotes (a
+// DB_MAIN_SSLMODE with a line break in it), as ErrConfig's "one per line"
+// promises.
+type oneLine struct{ error }
+
+func (e oneLine) Error() string { return lineBreaks.Replace(e.error.Error()) }
+func (e oneLine) Unwrap() error { return e.error }
 
 // varErr is a configuration problem naming its variable.
 func varErr(key, format string, args ...any) error {
