@@ -28,12 +28,12 @@ func withoutMarker(s string) string {
 
 // Where FuzzLoadConfig puts the password.
 const (
-	pwVar        = iota // DB_<NAME>_PASSWORD
-	pwDatabaseURL       // DATABASE_URL's user info, encoded
-	pwURLParam          // DB_<NAME>_URL's password parameter, encoded
-	pwReplica           // DB_<NAME>_REPLICA_URLS, second URL's user info, encoded
-	pwRawURL            // DB_<NAME>_URL's user info, not encoded
-	pwFile              // DB_<NAME>_PASSWORD_FILE
+	pwVar         = iota // DB_<NAME>_PASSWORD
+	pwDatabaseURL        // DATABASE_URL's user info, encoded
+	pwURLParam           // DB_<NAME>_URL's password parameter, encoded
+	pwReplica            // DB_<NAME>_REPLICA_URLS, second URL's user info, encoded
+	pwRawURL             // DB_<NAME>_URL's user info, not encoded
+	pwFile               // DB_<NAME>_PASSWORD_FILE
 	pwPlaces
 )
 
