@@ -108,6 +108,10 @@ func TestClientConnKeepsThePasswordOutOfTheArguments(t *testing.T) {
 	c = newClientConn("host=/tmp dbname=x")
 	require.Equal(t, "host=/tmp dbname=x", c.arg)
 	require.Empty(t, c.env)
+
+	c = newClientConn("host=/tmp password='s3 cr\\'t' dbname=x")
+	require.Equal(t, "host=/tmp dbname=x", c.arg, "a keyword/value string's password travels in PGPASSWORD too")
+	require.Equal(t, []string{"PGPASSWORD=s3 cr't"}, c.env)
 }
 
 func TestExecQueueQueuesTypedWritesAndRefusesReads(t *testing.T) {

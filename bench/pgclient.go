@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // findTool returns the path of a PostgreSQL client program: given, else on
@@ -72,17 +73,11 @@ type clientConn struct {
 }
 
 func newClientConn(raw string) clientConn {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.User == nil {
-		return clientConn{arg: raw}
+	cs, err := secret.Parse(raw)
+	if err != nil || cs.Password == "" {
+		return clientConn{arg: raw} // the tool reports what is wrong with it
 	}
-	c := clientConn{}
-	if p, ok := u.User.Password(); ok {
-		c.env = []string{"PGPASSWORD=" + p}
-		u.User = url.User(u.User.Username())
-	}
-	c.arg = u.String()
-	return c
+	return clientConn{arg: cs.WithoutPassword(), env: []string{"PGPASSWORD=" + cs.Password}}
 }
 
 // run runs tool with args and the connection as the last argument and

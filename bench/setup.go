@@ -19,6 +19,7 @@ import (
 
 	"github.com/cortexerp/datalayer/db"
 	"github.com/cortexerp/datalayer/dbtest"
+	"github.com/cortexerp/datalayer/internal/secret"
 	"github.com/cortexerp/datalayer/migrate"
 )
 
@@ -79,7 +80,7 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 		d := time.Since(t0)
 		tb.finish() // drops the clone
 		if err != nil {
-			return 0, redact(fmt.Errorf("clone template: %w", err), base.Password, pgtestdb.DefaultRolePassword)
+			return 0, secret.Error(fmt.Errorf("clone template: %w", err))
 		}
 		return d, nil
 	}
@@ -136,7 +137,7 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 	inst, err := tb.run(func() *pgtestdb.Config { return pgtestdb.Custom(tb, base, mig) })
 	if err != nil {
 		tb.finish()
-		return redact(fmt.Errorf("create template: %w", err), base.Password, pgtestdb.DefaultRolePassword)
+		return secret.Error(fmt.Errorf("create template: %w", err))
 	}
 	templateDB, _, _ = strings.Cut(inst.Database, "_inst_")
 	r.templates = append(r.templates, templateDB) // pgtestdb keeps templates; this one is ours
@@ -144,7 +145,7 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 	res.FirstClone = time.Since(t0)
 	tb.finish()
 	if err != nil {
-		return redact(err, base.Password, pgtestdb.DefaultRolePassword)
+		return secret.Error(err)
 	}
 	var version int
 	if err := r.admin.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
@@ -278,20 +279,6 @@ func (t *benchTB) finish() {
 		t.cleanups[i]()
 	}
 	t.cleanups = nil
-}
-
-// redact replaces the secrets in err's message.
-func redact(err error, secrets ...string) error {
-	msg := err.Error()
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-		}
-	}
-	if msg == err.Error() {
-		return err
-	}
-	return errors.New(msg)
 }
 
 // migrateUp applies the ERP migrations to the database at url.
