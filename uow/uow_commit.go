@@ -16,18 +16,34 @@ import (
 func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	c := conn.Conn()
 	t.mu.Lock()
+	var plan []cmd // deferred statements (and the BEGIN they may need) ride with COMMIT
+	if t.deferred > 0 || t.beginQueued {
+		plan, t.pending = t.pending, nil
+		t.unprobed = true
+	}
 	probe := t.xid == "" && t.unprobed && !t.opts.readOnly && t.pool == t.core.pool
 	t.mu.Unlock()
 
 	var tag pgconn.CommandTag
 	var err, xidErr error
-	if probe {
+	if probe || len(plan) > 0 {
 		// The transaction id rides with COMMIT: no extra round trip.
 		b := &pgx.Batch{}
-		b.Queue(xidProbeSQL)
+		for _, pc := range plan {
+			pc.queue(b)
+		}
+		if probe {
+			b.Queue(xidProbeSQL)
+		}
 		b.Queue("COMMIT")
 		br := c.SendBatch(ctx, b)
-		xidErr = t.readXid(br)
+		if perr := t.readPlan(br, plan); perr != nil {
+			_ = br.Close()
+			return t.deferredFailed(ctx, conn, perr)
+		}
+		if probe {
+			xidErr = t.readXid(br)
+		}
 		tag, err = br.Exec()
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -80,6 +96,56 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	// SafeToRetry is no proof that it was not sent once the connection is
 	// closed: a read that fails while COMMIT is written ends as "conn closed",
 	// which claims to be safe.)
+	return t.commitOutcome(ctx, err)
+}
+
+// readPlan reads the results of plan, sent ahead of COMMIT, and returns the
+// first error, labelled as sendPlan labels it.
+func (t *txn) readPlan(br pgx.BatchResults, plan []cmd) error {
+	for i, c := range plan {
+		if _, err := br.Exec(); err != nil {
+			if pe, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
+				t.planDone(plan, 0, err)
+				for _, d := range plan {
+					if d.kind == cmdStmt && d.sql == pe.SQL() {
+						return fmt.Errorf("uow: deferred %s: %w", d.name, err)
+					}
+				}
+				return err
+			}
+			t.planDone(plan, i, err)
+			return planError(c, err)
+		}
+	}
+	t.planDone(plan, len(plan), nil)
+	return nil
+}
+
+// deferredFailed ends a unit of work whose deferred statements failed in the
+// batch that carried its COMMIT, so the COMMIT did not run, or may have.
+func (t *txn) deferredFailed(ctx context.Context, conn *pgxpool.Conn, err error) error {
+	c := conn.Conn()
+	_, isPg := errors.AsType[*pgconn.PgError](err)
+	_, unsent := errors.AsType[pgx.ErrPreprocessingBatch](err)
+	switch {
+	case isFatal(err):
+		// The session ended before COMMIT: the server rolled back.
+		return fmt.Errorf("%w: %w", ErrCommitAborted, err)
+	case unsent:
+		// pgx could not prepare the batch: none of it ran.
+		t.rollback(ctx, conn)
+		return fmt.Errorf("%w: %w", ErrCommitAborted, err)
+	case isPg:
+		// The server refused a statement and so skipped COMMIT.
+		t.rollback(ctx, conn)
+		return err
+	}
+	// The round trip broke: the COMMIT behind may have run.
+	if !c.IsClosed() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		_ = c.Close(cctx)
+		cancel()
+	}
 	return t.commitOutcome(ctx, err)
 }
 

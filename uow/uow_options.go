@@ -21,6 +21,7 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
+	writeBehind   bool
 	logger        *slog.Logger
 	tracer        trace.Tracer
 	maxSavepoints int
@@ -77,6 +78,14 @@ func WithDefaultRetry(p RetryPolicy) Option {
 	})
 }
 
+// WithWriteBehind makes [WriteBehind] the default of every unit of work.
+func WithWriteBehind() Option {
+	return optionFunc(func(c *config) error {
+		c.writeBehind = true
+		return nil
+	})
+}
+
 // WithReplicas sends outermost ReadOnly units of work to one of the replica
 // pools (round robin, skipping a replica that cannot give a connection), and
 // to the primary when none can.
@@ -104,6 +113,7 @@ type txOptions struct {
 	statementTimeout time.Duration
 	lockTimeout      time.Duration
 	name             string
+	writeBehind      bool
 	badOption        error
 }
 
@@ -167,6 +177,22 @@ func LockTimeout(d time.Duration) TxOption {
 // COMMIT really makes the work durable. A nested call returns ErrNotOutermost.
 func Durable() TxOption {
 	return func(o *txOptions) { o.durable = true }
+}
+
+// WriteBehind defers the statements sqlc generated as :exec (their text
+// starts with "-- name: X :exec"): each is queued when called and travels in
+// the round trip of the next statement that needs a reply, the end of the
+// nested call it belongs to, or COMMIT. A deferred statement's error comes
+// back from the call that carried it, wrapped so it names the query, and the
+// unit of work rolls back (or retries) as always. Nested, it applies to that
+// call and the calls inside it. Nothing else is deferred: :execrows, :one,
+// :many, COPY, batches and hand-written SQL run when called.
+//
+// Arguments are read when the statement is sent, as with a pgx.Batch: do not
+// change what a pointer or slice argument refers to until the next statement
+// that needs a reply returns.
+func WriteBehind() TxOption {
+	return func(o *txOptions) { o.writeBehind = true }
 }
 
 // Name names the unit of work in spans and log lines.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,14 @@ type txn struct {
 	doomed     error // cause that makes the transaction rollback-only
 	lastErr    error // last statement error
 	lost       bool  // set by finish: the connection broke (or none could be had) before COMMIT was sent
+
+	// Write-behind (see deferStmt): BEGIN and SAVEPOINTs may wait in pending
+	// with the deferred statements. beginQueued: BEGIN is in pending, not run
+	// yet (begun stays false until it runs). deferred, deferredBytes: the
+	// statements in pending and their size.
+	beginQueued   bool
+	deferred      int
+	deferredBytes int
 }
 
 // cmdKind says what a command does to the transaction when it succeeds.
@@ -59,6 +68,7 @@ const (
 	cmdSavepoint
 	cmdReadOnly
 	cmdRelease
+	cmdStmt // a deferred statement of level (write-behind)
 )
 
 // cmd is a transaction-control command sent ahead of a statement.
@@ -67,16 +77,21 @@ type cmd struct {
 	sql   string // statement, or the setting's name for cmdSet
 	value string // cmdSet only
 	level *level // the level a savepoint or deferred command belongs to
+	name  string // cmdStmt: the query's name
+	args  []any  // cmdStmt: its arguments
 }
 
 const setConfigSQL = "SELECT set_config($1, $2, true)"
 
 func (c cmd) queue(b *pgx.Batch) {
-	if c.kind == cmdSet {
+	switch c.kind {
+	case cmdSet:
 		b.Queue(setConfigSQL, c.sql, c.value)
-		return
+	case cmdStmt:
+		b.Queue(c.sql, c.args...)
+	default:
+		b.Queue(c.sql)
 	}
-	b.Queue(c.sql)
 }
 
 func (c cmd) text() string {
@@ -100,7 +115,7 @@ func (t *txn) push(l *level) error {
 	}
 	created := t.savepoints
 	for _, s := range t.stack {
-		if s.needsSavepoint {
+		if s.needsSavepoint || s.savepointQueued {
 			created++
 		}
 	}
@@ -125,7 +140,7 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 	}
 	t.busy = true
 	var plan []cmd
-	if !t.begun {
+	if !t.begun && !t.beginQueued {
 		plan = t.beginPlan()
 	}
 	plan = append(plan, t.pending...)
@@ -209,18 +224,37 @@ func (t *txn) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return c, nil
 }
 
-// planDone records the effect of the plan's first n commands, which ran.
-func (t *txn) planDone(plan []cmd, n int) {
+// planDone records the effect of the plan's first n commands, which ran,
+// and, when cause is not nil, of the rest, which did not: their savepoints
+// are to be made again, and their deferred statements are lost, so that the
+// levels they belong to cannot commit.
+func (t *txn) planDone(plan []cmd, n int, cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, c := range plan[:n] {
+	for i, c := range plan {
+		ran := i < n
+		if !ran && cause == nil {
+			break
+		}
 		switch c.kind {
 		case cmdBegin:
-			t.begun = true
+			t.begun = t.begun || ran
+			t.beginQueued = false
 		case cmdSavepoint:
-			c.level.needsSavepoint = false
-			c.level.hasSavepoint = true
-			t.savepoints++
+			c.level.savepointQueued = false
+			if ran {
+				c.level.needsSavepoint = false
+				c.level.hasSavepoint = true
+				t.savepoints++
+			} else if !c.level.ended {
+				c.level.needsSavepoint = true
+			}
+		case cmdStmt:
+			t.deferred--
+			t.deferredBytes -= len(c.sql) + argsSize(c.args)
+			if !ran && c.level.lost == nil {
+				c.level.lost = fmt.Errorf("deferred %s not sent: %w", c.name, cause)
+			}
 		}
 	}
 }
@@ -248,35 +282,41 @@ func (t *txn) leave(conn *pgx.Conn, sql string, err error, probed bool) {
 	}
 }
 
-// claim is enter for one statement (sql) or a batch (b): when the plan
-// cannot travel with it (see canPipeline), or alone is set (COPY), the plan
-// is sent first on its own and claim returns no plan.
+// claim is enter for one statement (sql) or a batch (b). When the statement
+// cannot travel behind the plan's last SAVEPOINT (see pipelineFrom), or alone
+// is set (COPY), the plan up to there is sent first on its own; claim returns
+// what is left of the plan to send with the statement.
 func (t *txn) claim(ctx context.Context, l *level, alone bool, sql string, args []any, b *pgx.Batch) (*pgx.Conn, []cmd, error) {
 	conn, plan, err := t.enter(ctx, l)
 	if err != nil {
 		return nil, nil, err
 	}
-	if b == nil {
-		alone = alone || !t.canPipeline(conn, plan, sql, args)
-	} else {
-		for _, q := range b.QueuedQueries {
-			alone = alone || !t.canPipeline(conn, plan, q.SQL, q.Arguments)
-		}
+	k := len(plan)
+	if !alone {
+		k = t.pipelineFrom(conn, plan, sql, args, b)
 	}
-	if !alone || len(plan) == 0 {
+	if k == 0 {
 		return conn, plan, nil
 	}
-	if err := t.runPlanAlone(ctx, conn, plan); err != nil {
+	if err := t.runPlanAlone(ctx, conn, plan[:k]); err != nil {
 		t.leave(conn, "", err, false)
 		return nil, nil, err
 	}
-	return conn, nil, nil
+	return conn, plan[k:], nil
 }
 
-// runPlanAlone sends plan on its own, in one simple-protocol round trip.
+// runPlanAlone sends plan on its own: in one simple-protocol round trip, or
+// as a batch when it carries deferred statements (they have arguments).
 func (t *txn) runPlanAlone(ctx context.Context, conn *pgx.Conn, plan []cmd) error {
 	if len(plan) == 0 {
 		return nil
+	}
+	if slices.ContainsFunc(plan, func(c cmd) bool { return c.kind == cmdStmt }) {
+		br, err := t.sendPlan(ctx, conn, plan, func(*pgx.Batch) {})
+		if err != nil {
+			return err
+		}
+		return br.Close()
 	}
 	sql := plan[0].text()
 	for _, c := range plan[1:] {
@@ -288,29 +328,65 @@ func (t *txn) runPlanAlone(ctx context.Context, conn *pgx.Conn, plan []cmd) erro
 			t.begun = true
 		}
 		t.mu.Unlock()
+		t.planDone(plan, 0, err)
 		return planError(plan[0], err)
 	}
-	t.planDone(plan, len(plan))
+	t.planDone(plan, len(plan), nil)
 	return nil
 }
 
-// canPipeline reports whether plan may travel in one batch with sql: always
-// when BEGIN is in it (a failure before it ran leaves no transaction) or no
-// SAVEPOINT is. Otherwise the statement must not be able to fail before the
-// SAVEPOINT runs: in the exec modes that prepare it in a round trip of its
-// own, it must have prepared before; in simple_protocol, where PostgreSQL
-// parses the whole message first, it must have parsed before and its
-// arguments must render as valid UTF-8 without NUL.
-func (t *txn) canPipeline(conn *pgx.Conn, plan []cmd, sql string, args []any) bool {
-	if len(plan) == 0 || plan[0].kind == cmdBegin || !t.core.prepares && !t.core.simple {
-		return true
+// pipelineFrom returns how much of plan must be sent before the statement
+// (sql, or b's queries) and the deferred statements behind plan's last
+// SAVEPOINT: 0 when all of it may travel in one batch with them.
+//
+// The statements behind a SAVEPOINT must not be able to fail before it runs:
+// in the exec modes that prepare them in a round trip of their own, each
+// must have prepared before; in simple_protocol, where PostgreSQL parses the
+// whole message first, each must have parsed before, with arguments that
+// render as valid UTF-8 without NUL. Otherwise the SAVEPOINT (and what comes
+// before it) goes first. A plan that opens the transaction with no deferred
+// statement before its SAVEPOINT may always travel: a failure before BEGIN
+// ran leaves nothing behind.
+func (t *txn) pipelineFrom(conn *pgx.Conn, plan []cmd, sql string, args []any, b *pgx.Batch) int {
+	if len(plan) == 0 || !t.core.prepares && !t.core.simple {
+		return 0
 	}
-	for _, c := range plan {
+	last := -1
+	for i, c := range plan {
 		if c.kind == cmdSavepoint {
-			return t.core.known.has(sql) && (!t.core.simple || simpleSafe(conn.TypeMap(), args))
+			last = i
 		}
 	}
-	return true
+	if last < 0 {
+		return 0
+	}
+	k := last + 1
+	for k < len(plan) && (plan[k].kind == cmdReadOnly || plan[k].kind == cmdSet) {
+		k++ // the savepoint's own settings
+	}
+	if plan[0].kind == cmdBegin && !slices.ContainsFunc(plan[:last], func(c cmd) bool { return c.kind == cmdStmt }) {
+		return 0
+	}
+	safe := func(sql string, args []any) bool {
+		return t.core.known.has(sql) && (!t.core.simple || simpleSafe(conn.TypeMap(), args))
+	}
+	for _, c := range plan[k:] {
+		if c.kind == cmdStmt && !safe(c.sql, c.args) {
+			return k
+		}
+	}
+	if b == nil {
+		if sql != "" && !safe(sql, args) {
+			return k
+		}
+		return 0
+	}
+	for _, q := range b.QueuedQueries {
+		if !safe(q.SQL, q.Arguments) {
+			return k
+		}
+	}
+	return 0
 }
 
 // simpleSafe reports whether args, rendered as text the way pgx inlines them
@@ -348,27 +424,41 @@ func (t *txn) sendPlan(ctx context.Context, conn *pgx.Conn, plan []cmd, queue fu
 	br := conn.SendBatch(ctx, b)
 	for i, c := range plan {
 		if _, err := br.Exec(); err != nil {
-			t.planDone(plan, i)
 			_ = br.Close()
-			if _, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
-				return nil, err // the statement failed before anything ran
+			if pe, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
+				// Nothing ran; name the deferred statement that could not be
+				// prepared, if it was one.
+				t.planDone(plan, 0, err)
+				for _, d := range plan {
+					if d.kind == cmdStmt && d.sql == pe.SQL() {
+						return nil, fmt.Errorf("uow: deferred %s: %w", d.name, err)
+					}
+				}
+				return nil, err
 			}
+			t.planDone(plan, i, err)
 			return nil, planError(c, err)
 		}
 	}
-	t.planDone(plan, len(plan))
+	t.planDone(plan, len(plan), nil)
 	return br, nil
 }
 
-// planError labels err with the command c when c caused it. The commands of a
-// plan can only fail on the transaction's state (class 25, 3B); any other
-// error in their place belongs to the statement sent with them (in
-// simple_protocol a syntax error of the message is reported first), to the
-// session (FATAL) or to the round trip (a write that failed), and is
-// returned as is.
+// planError labels err with the command c when c caused it. The control
+// commands of a plan can only fail on the transaction's state (class 25,
+// 3B); a deferred statement, on anything the server reports. Any other error
+// in their place belongs to the statement sent with them (in simple_protocol
+// a syntax error of the message is reported first), to the session (FATAL)
+// or to the round trip (a write that failed), and is returned as is.
 func planError(c cmd, err error) error {
 	pgErr, ok := errors.AsType[*pgconn.PgError](err)
-	if !ok || pgErr.Severity != "ERROR" || (!strings.HasPrefix(pgErr.Code, "25") && !strings.HasPrefix(pgErr.Code, "3B")) {
+	if !ok || pgErr.Severity != "ERROR" {
+		return err
+	}
+	if c.kind == cmdStmt {
+		return fmt.Errorf("uow: deferred %s: %w", c.name, err)
+	}
+	if !strings.HasPrefix(pgErr.Code, "25") && !strings.HasPrefix(pgErr.Code, "3B") {
 		return err
 	}
 	switch c.kind {
@@ -484,7 +574,20 @@ func (t *txn) finishNested(ctx context.Context, l *level, ferr error) error {
 	if t.settle() && ferr == nil {
 		ferr = errUnclosed
 	}
+	if ferr == nil {
+		// A nested call's deferred statements go before it returns, so that
+		// their errors are its own.
+		t.mu.Lock()
+		queued := t.hasDeferredLocked(l)
+		t.mu.Unlock()
+		if queued {
+			ferr = t.flush(ctx, l)
+		}
+	}
 	t.mu.Lock()
+	if ferr == nil && l.lost != nil {
+		ferr = fmt.Errorf("%w: %w", ErrRollbackOnly, l.lost)
+	}
 	if ferr == nil {
 		if cause := t.failedLocked(); cause != nil {
 			ferr = fmt.Errorf("%w: %w", ErrRollbackOnly, cause)
@@ -497,7 +600,7 @@ func (t *txn) finishNested(ctx context.Context, l *level, ferr error) error {
 	parent := l.parent
 	if ferr == nil {
 		if l.hasSavepoint {
-			t.dropPendingLocked(l.depth, true)
+			t.dropPendingLocked(l, true)
 			t.pending = append(t.pending, cmd{kind: cmdRelease, sql: "RELEASE SAVEPOINT " + savepointName(l.depth), level: l})
 			t.restoreSettingsLocked(l)
 		}
@@ -511,7 +614,7 @@ func (t *txn) finishNested(ctx context.Context, l *level, ferr error) error {
 	if !l.hasSavepoint && t.conn != nil && !t.conn.Conn().IsClosed() && t.conn.Conn().PgConn().TxStatus() == 'E' && t.doomed == nil {
 		t.doomed = ferr // failed before its savepoint existed: nothing to roll back to
 	}
-	t.dropPendingLocked(l.depth, false)
+	t.dropPendingLocked(l, false)
 	t.mu.Unlock()
 	if rollbackTo {
 		sp := savepointName(l.depth)
@@ -537,13 +640,22 @@ func (t *txn) finishNested(ctx context.Context, l *level, ferr error) error {
 	return ferr
 }
 
-// dropPendingLocked forgets deferred commands of levels deeper than depth:
-// only their RELEASEs when depth's savepoint is released (that releases them
-// too), all of them when it is rolled back (that undoes their settings too).
-func (t *txn) dropPendingLocked(depth int, onlyReleases bool) {
+// dropPendingLocked forgets pending commands of the levels inside l: only
+// their RELEASEs when l's savepoint is released (that releases them too);
+// when l ends in error, all of theirs and l's own (a SAVEPOINT and
+// statements still queued: rolling back undoes them, and settings, anyway).
+func (t *txn) dropPendingLocked(l *level, onlyReleases bool) {
 	kept := t.pending[:0]
 	for _, c := range t.pending {
-		if c.level != nil && c.level.depth > depth && (c.kind == cmdRelease || !onlyReleases) {
+		inside := c.level != nil && (c.level.depth > l.depth || c.level == l && !onlyReleases)
+		if inside && (c.kind == cmdRelease || !onlyReleases) {
+			switch c.kind {
+			case cmdSavepoint:
+				c.level.savepointQueued = false
+			case cmdStmt:
+				t.deferred--
+				t.deferredBytes -= len(c.sql) + argsSize(c.args)
+			}
 			continue
 		}
 		kept = append(kept, c)
@@ -580,6 +692,9 @@ func (t *txn) finish(ctx context.Context, root *level, ferr error) error {
 		ferr = errUnclosed
 	}
 	t.mu.Lock()
+	if ferr == nil && root.lost != nil {
+		ferr = fmt.Errorf("%w: %w", ErrRollbackOnly, root.lost)
+	}
 	if ferr == nil {
 		if cause := t.failedLocked(); cause != nil {
 			ferr = fmt.Errorf("%w: %w", ErrRollbackOnly, cause)
@@ -587,7 +702,7 @@ func (t *txn) finish(ctx context.Context, root *level, ferr error) error {
 	}
 	t.endLevelLocked(root)
 	t.done = true
-	conn, begun := t.conn, t.begun
+	conn, begun := t.conn, t.begun || t.beginQueued
 	t.mu.Unlock()
 
 	err := ferr

@@ -1,0 +1,147 @@
+package uow
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Bounds of the write-behind queue: past either, the queue is sent at once.
+const (
+	maxDeferred      = 64
+	maxDeferredBytes = 1 << 20
+)
+
+// execQueryName returns X when sql starts with sqlc's "-- name: X :exec"
+// line: a statement whose result nobody reads.
+func execQueryName(sql string) (string, bool) {
+	rest, ok := strings.CutPrefix(sql, "-- name: ")
+	if !ok {
+		return "", false
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	name, kind, ok := strings.Cut(strings.TrimSpace(line), " ")
+	if !ok || strings.TrimSpace(kind) != ":exec" || name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// writeBehindOn reports whether statements issued through l may be deferred.
+func (l *level) writeBehindOn() bool {
+	for p := l; p != nil; p = p.parent {
+		if p.writeBehind {
+			return true
+		}
+	}
+	return l.tx.core.cfg.writeBehind
+}
+
+// deferStmt queues a :exec statement of level l, with whatever BEGIN or
+// SAVEPOINT it needs, to be sent with the next round trip.
+func (t *txn) deferStmt(ctx context.Context, l *level, name, sql string, args []any) error {
+	_, plan, err := t.enter(ctx, l)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	// enter moved the pending commands into its plan; queue them again,
+	// with the commands it planned, ahead of the statement.
+	for i := range plan {
+		switch c := &plan[i]; c.kind {
+		case cmdBegin:
+			t.beginQueued = true
+		case cmdSavepoint:
+			c.level.needsSavepoint = false
+			c.level.savepointQueued = true
+		}
+	}
+	c := cmd{kind: cmdStmt, name: name, sql: sql, args: snapshot(args), level: l}
+	t.pending = append(plan, c)
+	t.deferred++
+	t.deferredBytes += len(sql) + argsSize(args)
+	full := t.deferred >= maxDeferred || t.deferredBytes >= maxDeferredBytes
+	t.busy = false
+	t.signalLocked()
+	t.mu.Unlock()
+	if full {
+		return t.flush(ctx, l)
+	}
+	return nil
+}
+
+// flush sends the pending commands (deferred statements among them) in one
+// round trip, returning the error of the first that failed.
+func (t *txn) flush(ctx context.Context, l *level) error {
+	conn, plan, err := t.claim(ctx, l, false, "", nil, nil)
+	if err != nil {
+		return err
+	}
+	if len(plan) == 0 {
+		t.leave(conn, "", nil, false)
+		return nil
+	}
+	br, err := t.sendPlan(ctx, conn, plan, func(*pgx.Batch) {})
+	if err == nil {
+		err = br.Close()
+	}
+	t.leave(conn, "", err, false)
+	return translate(err)
+}
+
+// hasDeferredLocked reports whether a statement of l waits in the queue.
+func (t *txn) hasDeferredLocked(l *level) bool {
+	for _, c := range t.pending {
+		if c.kind == cmdStmt && c.level == l {
+			return true
+		}
+	}
+	return false
+}
+
+// plainArgs reports whether args hold no pgx query options (exec mode,
+// result formats, a rewriter such as NamedArgs), which a batch cannot carry.
+func plainArgs(args []any) bool {
+	for _, a := range args {
+		switch a.(type) {
+		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID, pgx.QueryRewriter:
+			return false
+		}
+	}
+	return true
+}
+
+// snapshot copies the byte slices among args, which callers commonly reuse.
+func snapshot(args []any) []any {
+	out := slices.Clone(args)
+	for i, a := range out {
+		switch v := a.(type) {
+		case []byte:
+			out[i] = slices.Clone(v)
+		case json.RawMessage:
+			out[i] = json.RawMessage(slices.Clone(v))
+		}
+	}
+	return out
+}
+
+// argsSize estimates the bytes args take on the wire.
+func argsSize(args []any) int {
+	n := 0
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			n += len(v)
+		case []byte:
+			n += len(v)
+		case json.RawMessage:
+			n += len(v)
+		default:
+			n += 8
+		}
+	}
+	return n
+}
