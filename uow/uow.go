@@ -104,8 +104,12 @@ func New[Q any, D any](pool *pgxpool.Pool, bind func(D) Q, opts ...Option) *Unit
 // transaction, returns the connection to the pool and re-panics.
 func (u *UnitOfWork[Q]) Do(ctx context.Context, fn func(ctx context.Context, q Q) error, opts ...TxOption) error {
 	var o txOptions
-	for _, opt := range opts {
-		opt(&o)
+	if len(opts) > 0 {
+		po := new(txOptions) // an option may keep the pointer: only then allocate
+		for _, opt := range opts {
+			opt(po)
+		}
+		o = *po
 	}
 	if o.badOption != nil {
 		return o.badOption

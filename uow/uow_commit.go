@@ -30,7 +30,7 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 		// The transaction id rides with COMMIT: no extra round trip.
 		b := &pgx.Batch{}
 		for _, pc := range plan {
-			pc.queue(b)
+			t.queueCmd(b, pc)
 		}
 		if probe {
 			b.Queue(xidProbeSQL)

@@ -47,9 +47,9 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	}
 	probe := t.probeXid(plan)
 	br, err := t.sendPlan(ctx, conn, plan, func(b *pgx.Batch) {
-		b.Queue(sql, args...)
+		t.queue(b, sql, args...)
 		if probe {
-			b.Queue(xidProbeSQL)
+			t.queue(b, xidProbeSQL)
 		}
 	})
 	if err != nil {
@@ -83,9 +83,9 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	} else {
 		r.probe = t.probeXid(plan)
 		r.br, err = t.sendPlan(ctx, conn, plan, func(b *pgx.Batch) {
-			b.Queue(sql, args...)
+			t.queue(b, sql, args...)
 			if r.probe {
-				b.Queue(xidProbeSQL)
+				t.queue(b, xidProbeSQL)
 			}
 		})
 		if err == nil {

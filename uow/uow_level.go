@@ -89,7 +89,7 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 // not be had, before COMMIT was sent.
 func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (err error, lost bool) {
 	// One allocation holds the transaction, its outermost level and handle.
-	t := &txn{core: &u.core, opts: o, attempt: attempt, pool: u.pool}
+	t := &txn{core: &u.core, opts: *o, attempt: attempt, pool: u.pool}
 	root := &t.root
 	*root = level{tx: t, db: &t.rootDB, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly, writeBehind: o.writeBehind}
 	t.rootDB.l = root

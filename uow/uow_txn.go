@@ -26,7 +26,7 @@ const cleanupTimeout = 5 * time.Second
 type txn struct {
 	core     *core
 	pool     *pgxpool.Pool // the pool the connection came from (primary or replica)
-	opts     *txOptions
+	opts     txOptions
 	attempt  int
 	outerCtx context.Context // ctx of the outermost Do, without the unit of work
 
@@ -56,6 +56,15 @@ type txn struct {
 	beginQueued   bool
 	deferred      int
 	deferredBytes int
+
+	// Buffers that save allocations on the hot path: BEGIN's plan, the batch
+	// sendPlan sends (used by one statement at a time, see busy) and the
+	// transaction id read into.
+	beginBuf [3]cmd
+	batch    pgx.Batch
+	queued   [4]pgx.QueuedQuery
+	queuedP  [4]*pgx.QueuedQuery
+	xidText  pgtype.Text
 }
 
 // cmdKind says what a command does to the transaction when it succeeds.
@@ -83,14 +92,14 @@ type cmd struct {
 
 const setConfigSQL = "SELECT set_config($1, $2, true)"
 
-func (c cmd) queue(b *pgx.Batch) {
+func (t *txn) queueCmd(b *pgx.Batch, c cmd) {
 	switch c.kind {
 	case cmdSet:
-		b.Queue(setConfigSQL, c.sql, c.value)
+		t.queue(b, setConfigSQL, c.sql, c.value)
 	case cmdStmt:
-		b.Queue(c.sql, c.args...)
+		t.queue(b, c.sql, c.args...)
 	default:
-		b.Queue(c.sql)
+		t.queue(b, c.sql)
 	}
 }
 
@@ -184,8 +193,8 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 // that bounds statement_timeout is the outermost Do's, not the first
 // statement's.
 func (t *txn) beginPlan() []cmd {
-	plan := make([]cmd, 1, 4)
-	plan[0] = cmd{kind: cmdBegin, sql: beginSQL(t.opts)}
+	plan := t.beginBuf[:1] // beginPlan runs once per transaction
+	plan[0] = cmd{kind: cmdBegin, sql: beginSQL(&t.opts)}
 	stmt := t.opts.statementTimeout
 	if deadline, ok := t.outerCtx.Deadline(); ok {
 		if left := time.Until(deadline); stmt == 0 || left < stmt {
@@ -416,9 +425,9 @@ func simpleSafe(m *pgtype.Map, args []any) bool {
 // sendPlan sends plan, then queue's queries, in one batch and reads the
 // plan's results.
 func (t *txn) sendPlan(ctx context.Context, conn *pgx.Conn, plan []cmd, queue func(*pgx.Batch)) (pgx.BatchResults, error) {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(plan)+2)}
+	b := t.newBatch(len(plan) + 2)
 	for _, c := range plan {
-		c.queue(b)
+		t.queueCmd(b, c)
 	}
 	queue(b)
 	br := conn.SendBatch(ctx, b)
@@ -478,10 +487,32 @@ func (t *txn) probeXid(plan []cmd) bool {
 	return len(plan) > 0 && plan[0].kind == cmdBegin && !t.opts.readOnly
 }
 
+// newBatch returns the transaction's batch, emptied, for n queries.
+func (t *txn) newBatch(n int) *pgx.Batch {
+	b := &t.batch
+	if n <= len(t.queuedP) {
+		b.QueuedQueries = t.queuedP[:0]
+	} else {
+		b.QueuedQueries = make([]*pgx.QueuedQuery, 0, n)
+	}
+	return b
+}
+
+// queue adds sql to b, in one of the transaction's query slots while any
+// is left.
+func (t *txn) queue(b *pgx.Batch, sql string, args ...any) {
+	if i := len(b.QueuedQueries); i < len(t.queued) && cap(b.QueuedQueries) == len(t.queuedP) {
+		t.queued[i] = pgx.QueuedQuery{SQL: sql, Arguments: args}
+		b.QueuedQueries = append(b.QueuedQueries, &t.queued[i])
+		return
+	}
+	b.Queue(sql, args...)
+}
+
 // readXid reads the probe's result from br; nil when it answered.
 func (t *txn) readXid(br pgx.BatchResults) error {
-	var xid pgtype.Text
-	if err := br.QueryRow().Scan(&xid); err != nil {
+	xid := &t.xidText
+	if err := br.QueryRow().Scan(xid); err != nil {
 		return err
 	}
 	if xid.Valid {
