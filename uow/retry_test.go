@@ -88,7 +88,7 @@ func TestRetryOnRealDeadlock(t *testing.T) {
 	pool, _ := newDB(t)
 	u := uow.New(pool, newStore)
 	ready := newBarrier(2)
-	var calls atomic.Int32
+	var calls, deadlocks atomic.Int32
 	add := func(first, second, amount int) error {
 		return u.Do(t.Context(), func(ctx context.Context, q *store) error {
 			calls.Add(1)
@@ -99,6 +99,9 @@ func TestRetryOnRealDeadlock(t *testing.T) {
 				ready.arrive()
 			}
 			_, err := q.db.Exec(ctx, "UPDATE accounts SET balance = balance + $2 WHERE id = $1", second, amount)
+			if sqlState(err) == pgerrcode.DeadlockDetected {
+				deadlocks.Add(1)
+			}
 			return err
 		}, uow.Retry(uow.DefaultRetry))
 	}
@@ -112,7 +115,10 @@ func TestRetryOnRealDeadlock(t *testing.T) {
 	a, b := balances(t, u)
 	require.Equal(t, 111, a)
 	require.Equal(t, 111, b)
-	require.Equal(t, int32(3), calls.Load(), "the deadlock victim ran twice")
+	require.Positive(t, deadlocks.Load(), "a deadlock happened")
+	// Each victim replays once more (under load a replay can meet the other
+	// transaction again).
+	require.Equal(t, 2+deadlocks.Load(), calls.Load())
 }
 
 func TestNestedCallsNeverRetryAlone(t *testing.T) {
