@@ -11,6 +11,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
 )
@@ -18,8 +20,10 @@ import (
 // Validate checks the migrations at the root of fsys without a database:
 // every *.sql and *.go file is named NNNNN_name.ext, versions run 1, 2, 3 …
 // without gaps or duplicates, every SQL file parses with goose's own parser
-// (annotations, StatementBegin/End, semicolons) and has a non-empty Down
-// section. It reports every problem found, each naming its file.
+// (annotations, StatementBegin/End, semicolons), writes its annotations as
+// goose reads them (-- +goose Down: not -- +GOOSE Down, which goose takes for
+// a comment) and has a non-empty Down section. It reports every problem
+// found, each naming its file (and the line, where it can tell).
 func Validate(fsys fs.FS) error {
 	if fsys == nil {
 		return errors.New("validate: fsys must not be nil")
@@ -91,7 +95,14 @@ func parseAll(fsys fs.FS, skip []string) []error {
 	ctx := context.Background()
 	var problems []error
 	for _, s := range p.ListSources() {
-		file := baseName(s.Path)
+		// An fs.FS path, where a backslash is part of the name (baseName splits on it).
+		file := path.Base(s.Path)
+		if data, err := fs.ReadFile(fsys, s.Path); err == nil {
+			if err := checkAnnotations(file, data); err != nil {
+				problems = append(problems, err)
+				continue
+			}
+		}
 		if _, err := p.ApplyVersion(ctx, s.Version, true); err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
 			continue
@@ -106,6 +117,70 @@ func parseAll(fsys fs.FS, skip []string) []error {
 		}
 	}
 	return problems
+}
+
+// annotations are goose's SQL annotations, as written in a migration.
+var annotations = []string{"Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF"}
+
+// checkAnnotations finds, with its line, a comment of a SQL migration that
+// looks like an annotation but that goose reads otherwise: in another case
+// (-- +Goose Down) goose takes it for a comment, and it reads
+// "-- +goose Do--wn" or "-- -- +goose Down" as Down. Either would silently
+// move statements between Up and Down. What goose itself rejects is left to
+// its parser.
+func checkAnnotations(file string, data []byte) error {
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r") // as goose's line scanner does
+		trimmed := strings.TrimSpace(line)
+		if !strings.HasPrefix(trimmed, "--") || !strings.Contains(strings.ToLower(trimmed), "+goose") {
+			continue
+		}
+		if !strings.Contains(line, "+goose") {
+			return fmt.Errorf("%s:%d: %q looks like a goose annotation, but goose reads it as a comment: write +goose in lower case (-- +goose Down)", file, i+1, trimmed)
+		}
+		read, ok := gooseAnnotation(line)
+		if !ok {
+			continue // goose reports it
+		}
+		if name, ok := annotationName(line); !ok || !strings.EqualFold(name, read) {
+			return fmt.Errorf("%s:%d: goose reads %q as -- +goose %s: write that", file, i+1, trimmed, read)
+		}
+	}
+	return nil
+}
+
+// gooseAnnotation is the annotation goose's parser reads from line, if it
+// reads one (it drops every "--" and the first "+goose", then compares the
+// rest in any case).
+func gooseAnnotation(line string) (string, bool) {
+	if strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t") {
+		return "", false
+	}
+	cmd := strings.Replace(strings.ReplaceAll(line, "--", ""), "+goose", "", 1)
+	if strings.Contains(cmd, "+goose") {
+		return "", false
+	}
+	cmd = strings.TrimSpace(cmd)
+	for _, a := range annotations {
+		if strings.EqualFold(a, cmd) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// annotationName returns Up for a line written "-- +goose Up": "--", then
+// "+goose" (spaces or tabs before it), then a space and the name.
+func annotationName(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(line, "--")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(strings.TrimLeft(rest, " \t"), "+goose")
+	if r, _ := utf8.DecodeRuneInString(rest); !ok || !unicode.IsSpace(r) {
+		return "", false
+	}
+	return strings.TrimSpace(rest), true
 }
 
 // parseCause drops goose's "failed to prepare migration …: failed to parse
