@@ -46,8 +46,8 @@ func (q *Queries) OutboxClaim(ctx context.Context, maxRows int32) ([]Outbox, err
 	return items, nil
 }
 
-const outboxInsert = `-- name: OutboxInsert :one
-INSERT INTO outbox (topic, payload) VALUES ($1, $2) RETURNING id
+const outboxInsert = `-- name: OutboxInsert :exec
+INSERT INTO outbox (topic, payload) VALUES ($1, $2)
 `
 
 type OutboxInsertParams struct {
@@ -55,11 +55,9 @@ type OutboxInsertParams struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-func (q *Queries) OutboxInsert(ctx context.Context, arg OutboxInsertParams) (int64, error) {
-	row := q.db.QueryRow(ctx, outboxInsert, arg.Topic, arg.Payload)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+func (q *Queries) OutboxInsert(ctx context.Context, arg OutboxInsertParams) error {
+	_, err := q.db.Exec(ctx, outboxInsert, arg.Topic, arg.Payload)
+	return err
 }
 
 const outboxMarkPublished = `-- name: OutboxMarkPublished :execrows

@@ -50,7 +50,7 @@ type Querier interface {
 	// OutboxClaim locks a batch of unpublished events, skipping rows another
 	// publisher holds (FOR UPDATE SKIP LOCKED), oldest first.
 	OutboxClaim(ctx context.Context, maxRows int32) ([]Outbox, error)
-	OutboxInsert(ctx context.Context, arg OutboxInsertParams) (int64, error)
+	OutboxInsert(ctx context.Context, arg OutboxInsertParams) error
 	OutboxMarkPublished(ctx context.Context, ids []int64) (int64, error)
 	OutboxPendingCount(ctx context.Context) (int64, error)
 	ProductCount(ctx context.Context) (int64, error)

@@ -38,7 +38,8 @@ func (s *Service) emit(ctx context.Context, q *dbgen.Queries, topic string, o Or
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", topic, err)
 	}
-	if _, err := q.OutboxInsert(ctx, dbgen.OutboxInsertParams{Topic: topic, Payload: payload}); err != nil {
+	// An :exec: under write-behind the event rides with COMMIT.
+	if err := q.OutboxInsert(ctx, dbgen.OutboxInsertParams{Topic: topic, Payload: payload}); err != nil {
 		return fmt.Errorf("write %s event: %w", topic, err)
 	}
 	uow.AfterCommit(ctx, s.notifyPublishers)

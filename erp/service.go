@@ -23,13 +23,15 @@ type Service struct {
 
 // New returns a Service over pool; opts configure its unit of work
 // (uow.WithLogger, uow.WithTracerProvider, …) and, as in uow.New, an invalid
-// one panics.
+// one panics. Its units of work write behind (uow.WithWriteBehind): the
+// :exec statements, such as the outbox event, ride with the next round trip
+// or COMMIT.
 func New(pool *pgxpool.Pool, opts ...uow.Option) (*Service, error) {
 	if pool == nil {
 		return nil, errors.New("new erp service: pool must not be nil")
 	}
 	return &Service{
-		uow:  uow.New(pool, dbgen.New, opts...),
+		uow:  uow.New(pool, dbgen.New, append([]uow.Option{uow.WithWriteBehind()}, opts...)...),
 		wake: make(chan struct{}, 1),
 	}, nil
 }

@@ -1,5 +1,5 @@
--- name: OutboxInsert :one
-INSERT INTO outbox (topic, payload) VALUES (@topic, @payload) RETURNING id;
+-- name: OutboxInsert :exec
+INSERT INTO outbox (topic, payload) VALUES (@topic, @payload);
 
 -- OutboxClaim locks a batch of unpublished events, skipping rows another
 -- publisher holds (FOR UPDATE SKIP LOCKED), oldest first.
