@@ -28,14 +28,14 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	var err, xidErr error
 	if probe || len(plan) > 0 {
 		// The transaction id rides with COMMIT: no extra round trip.
-		b := &pgx.Batch{}
+		b := t.newBatch(len(plan) + 2)
 		for _, pc := range plan {
 			t.queueCmd(b, pc)
 		}
 		if probe {
-			b.Queue(xidProbeSQL)
+			t.queue(b, xidProbeSQL)
 		}
-		b.Queue("COMMIT")
+		t.queue(b, "COMMIT")
 		br := c.SendBatch(ctx, b)
 		if perr := t.readPlan(br, plan); perr != nil {
 			_ = br.Close()

@@ -62,8 +62,8 @@ type txn struct {
 	// transaction id read into.
 	beginBuf [3]cmd
 	batch    pgx.Batch
-	queued   [4]pgx.QueuedQuery
-	queuedP  [4]*pgx.QueuedQuery
+	queued   [8]pgx.QueuedQuery
+	queuedP  [8]*pgx.QueuedQuery
 	xidText  pgtype.Text
 }
 

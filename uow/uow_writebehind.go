@@ -115,15 +115,23 @@ func plainArgs(args []any) bool {
 }
 
 // snapshot copies the byte slices among args, which callers commonly reuse.
+// (The variadic slice itself is the call's own: sqlc's code builds it anew.)
 func snapshot(args []any) []any {
-	out := slices.Clone(args)
-	for i, a := range out {
+	out := args
+	for i, a := range args {
+		var c any
 		switch v := a.(type) {
 		case []byte:
-			out[i] = slices.Clone(v)
+			c = slices.Clone(v)
 		case json.RawMessage:
-			out[i] = json.RawMessage(slices.Clone(v))
+			c = json.RawMessage(slices.Clone(v))
+		default:
+			continue
 		}
+		if &out[0] == &args[0] {
+			out = slices.Clone(args)
+		}
+		out[i] = c
 	}
 	return out
 }
