@@ -45,7 +45,33 @@
 //
 // Per unit of work (Option): WithLogger, WithTracerProvider,
 // WithMaxSavepoints (default 64, past which PostgreSQL's subtransaction cache
-// overflows), WithDefaultRetry, WithReplicas.
+// overflows), WithDefaultRetry, WithReplicas, WithWriteBehind.
+//
+// # Write-behind
+//
+// Under WriteBehind (per call) or WithWriteBehind (per UnitOfWork) a
+// statement whose text starts with sqlc's "-- name: X :exec" line is not sent
+// when called: it is queued, with the BEGIN or SAVEPOINT it needs, and
+// travels in the round trip of the next statement that needs a reply, or
+// with COMMIT. :execrows, :one, :many, COPY, batches and hand-written SQL are
+// never deferred. The contract:
+//   - a deferred statement's error is returned by the call that carried it
+//     (the next statement, the end of a nested Do, or COMMIT), wrapped as
+//     "uow: deferred X: …"; the unit of work rolls back, and retries replay
+//     from BEGIN, as always;
+//   - a nested Do sends its deferred statements before it returns, so its
+//     error is its own and its savepoint is rolled back alone;
+//   - a deferred statement that could not be sent at all (an argument pgx
+//     cannot encode, a batch that failed before it ran) makes the level it
+//     belongs to rollback-only: a caller that swallows the error still gets
+//     ErrRollbackOnly, never a commit without the write;
+//   - the queue is sent once it holds 64 statements or 1 MiB;
+//   - panics, ErrTxDone, ErrConcurrentUse, hooks and the commit outcome behave
+//     as without it, in every exec mode.
+//
+// Arguments are read when the statement is sent (byte slices are copied when
+// queued): do not change what a pointer argument refers to before the next
+// statement that needs a reply returns.
 //
 // # Retries
 //
