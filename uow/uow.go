@@ -2,6 +2,7 @@ package uow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -73,7 +74,10 @@ func New[Q any, D any](pool *pgxpool.Pool, bind func(D) Q, opts ...Option) *Unit
 	}
 	u.pool = pool
 	u.cfg = config{maxSavepoints: 64, logger: slog.New(slog.DiscardHandler)}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			panic(fmt.Sprintf("uow.New: option %d is nil", i))
+		}
 		if err := o.apply(&u.cfg); err != nil {
 			panic("uow.New: " + err.Error())
 		}
@@ -106,13 +110,20 @@ func (u *UnitOfWork[Q]) Do(ctx context.Context, fn func(ctx context.Context, q Q
 	var o txOptions
 	if len(opts) > 0 {
 		po := new(txOptions) // an option may keep the pointer: only then allocate
-		for _, opt := range opts {
-			opt(po)
+		var errs []error
+		for i, opt := range opts {
+			if opt == nil {
+				errs = append(errs, fmt.Errorf("uow: TxOption %d is nil", i))
+				continue
+			}
+			if err := opt.apply(po); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
 		}
 		o = *po
-	}
-	if o.badOption != nil {
-		return o.badOption
 	}
 	if parent := levelOf(ctx, u.pool); parent != nil {
 		return u.doNested(ctx, parent, fn, &o)

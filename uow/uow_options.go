@@ -101,8 +101,15 @@ func WithReplicas(pools ...*pgxpool.Pool) Option {
 	})
 }
 
-// TxOption configures one call of Do or DoResult.
-type TxOption func(*txOptions)
+// TxOption configures one call of Do or DoResult. Do reports every invalid
+// option, and a nil one, before it starts.
+type TxOption interface {
+	apply(*txOptions) error
+}
+
+type txOptionFunc func(*txOptions) error
+
+func (f txOptionFunc) apply(o *txOptions) error { return f(o) }
 
 type txOptions struct {
 	isoLevel         pgx.TxIsoLevel
@@ -114,69 +121,68 @@ type txOptions struct {
 	lockTimeout      time.Duration
 	name             string
 	writeBehind      bool
-	badOption        error
 }
 
 // Isolation sets the transaction isolation level. Outermost calls only: a
 // nested call returns an error wrapping ErrNotOutermost.
 func Isolation(level pgx.TxIsoLevel) TxOption {
-	return func(o *txOptions) { o.isoLevel = level }
+	return txOptionFunc(func(o *txOptions) error { o.isoLevel = level; return nil })
 }
 
 // ReadOnly makes the unit of work read-only: BEGIN READ ONLY when outermost
 // (and eligible for a replica), SET TRANSACTION READ ONLY inside the savepoint
 // when nested; the parent is read-write again when the nested call ends.
 func ReadOnly() TxOption {
-	return func(o *txOptions) { o.readOnly = true }
+	return txOptionFunc(func(o *txOptions) error { o.readOnly = true; return nil })
 }
 
 // Deferrable makes a SERIALIZABLE READ ONLY transaction wait for a safe
 // snapshot instead of risking serialization failures. Outermost calls only.
 func Deferrable() TxOption {
-	return func(o *txOptions) { o.deferrable = true }
+	return txOptionFunc(func(o *txOptions) error { o.deferrable = true; return nil })
 }
 
 // Retry replays fn from BEGIN on serialization failures and deadlocks (and the
 // SQLSTATEs p adds), following p. Only the outermost call retries; on a nested
 // call it is ignored and the failure travels up to the outermost call.
 func Retry(p RetryPolicy) TxOption {
-	return func(o *txOptions) {
+	return txOptionFunc(func(o *txOptions) error {
 		if err := p.validate(); err != nil {
-			o.badOption = fmt.Errorf("uow: Retry: %w", err)
-			return
+			return fmt.Errorf("uow: Retry: %w", err)
 		}
 		o.retry = &p
-	}
+		return nil
+	})
 }
 
 // StatementTimeout bounds every statement of the unit of work on the server
 // (SET LOCAL statement_timeout).
 func StatementTimeout(d time.Duration) TxOption {
-	return func(o *txOptions) {
+	return txOptionFunc(func(o *txOptions) error {
 		if d <= 0 {
-			o.badOption = fmt.Errorf("uow: StatementTimeout: must be positive, got %s", d)
-			return
+			return fmt.Errorf("uow: StatementTimeout: must be positive, got %s", d)
 		}
 		o.statementTimeout = d
-	}
+		return nil
+	})
 }
 
 // LockTimeout bounds how long a statement waits for a lock (SET LOCAL
 // lock_timeout); past it the statement fails with SQLSTATE 55P03.
 func LockTimeout(d time.Duration) TxOption {
-	return func(o *txOptions) {
+	return txOptionFunc(func(o *txOptions) error {
 		if d <= 0 {
-			o.badOption = fmt.Errorf("uow: LockTimeout: must be positive, got %s", d)
-			return
+			return fmt.Errorf("uow: LockTimeout: must be positive, got %s", d)
 		}
 		o.lockTimeout = d
-	}
+		return nil
+	})
 }
 
 // Durable asserts that this call is the outermost unit of work, so that its
 // COMMIT really makes the work durable. A nested call returns ErrNotOutermost.
 func Durable() TxOption {
-	return func(o *txOptions) { o.durable = true }
+	return txOptionFunc(func(o *txOptions) error { o.durable = true; return nil })
 }
 
 // WriteBehind defers the statements sqlc generated as :exec (their text
@@ -192,10 +198,10 @@ func Durable() TxOption {
 // change what a pointer or slice argument refers to until the next statement
 // that needs a reply returns.
 func WriteBehind() TxOption {
-	return func(o *txOptions) { o.writeBehind = true }
+	return txOptionFunc(func(o *txOptions) error { o.writeBehind = true; return nil })
 }
 
 // Name names the unit of work in spans and log lines.
 func Name(name string) TxOption {
-	return func(o *txOptions) { o.name = name }
+	return txOptionFunc(func(o *txOptions) error { o.name = name; return nil })
 }
