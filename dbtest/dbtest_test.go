@@ -43,7 +43,6 @@ func TestParallelTestsGetIsolatedDatabases(t *testing.T) {
 				me := fmt.Sprint("written by ", i)
 				_, err := pool.Exec(t.Context(), "INSERT INTO notes (body) VALUES ($1)", me)
 				require.NoError(t, err)
-				time.Sleep(50 * time.Millisecond) // let the others write meanwhile
 				rows, err := pool.Query(t.Context(), "SELECT body FROM notes")
 				require.NoError(t, err)
 				bodies, err := pgx.CollectRows(rows, pgx.RowTo[string])
