@@ -98,7 +98,7 @@ func safe(err error) error {
 	if err == nil || !holdsPassword(err) {
 		return err
 	}
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // walks the chain one node at a time
 	case *pgconn.ConnectError:
 		return safe(e.Unwrap())
 	case *pgconn.ParseConfigError:

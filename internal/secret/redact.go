@@ -52,7 +52,8 @@ func anyScheme(s string) (int, bool) {
 	for j := range i {
 		c := s[j]
 		letter := c|0x20 >= 'a' && c|0x20 <= 'z'
-		if !letter && (j == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+		other := c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'
+		if !letter && (j == 0 || !other) {
 			return 0, false
 		}
 	}
@@ -166,13 +167,6 @@ func nextPasswordWord(lower string, at int) (start, end int, ok bool) {
 			return start, end, true
 		}
 	}
-}
-
-func trimSpaceEnd(s string, end int) int {
-	for end > 0 && isSpace(s[end-1]) {
-		end--
-	}
-	return end
 }
 
 // Text masks the password positions of what free text quotes: every
