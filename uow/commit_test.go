@@ -54,10 +54,7 @@ func TestSessionEndedAroundCommit(t *testing.T) {
 						t.Run(fmt.Sprintf("%v, %s, %s", c, xid, retry), func(t *testing.T) {
 							key := t.Name()
 							calls := 0
-							var opts []uow.TxOption
-							if policy != nil {
-								opts = append(opts, uow.Retry(*policy))
-							}
+							opts := retryOpts(policy)
 							err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
 								calls++
 								if readFirst {
@@ -250,10 +247,7 @@ func TestSessionTerminatedBeforeCommit(t *testing.T) {
 				for _, policy := range []*uow.RetryPolicy{nil, &connLoss} {
 					key := fmt.Sprintf("read first %v, retry %v", readFirst, policy != nil)
 					calls := 0
-					var opts []uow.TxOption
-					if policy != nil {
-						opts = append(opts, uow.Retry(*policy))
-					}
+					opts := retryOpts(policy)
 					err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
 						calls++
 						if !readFirst { // the transaction id comes back with the first statement

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cortexerp/datalayer/uow"
 )
 
 // execModes are the five pgx exec modes; faults are tried in each where the
@@ -236,4 +238,12 @@ func appliedKeys(t testing.TB, pool *pgxpool.Pool) map[string]int {
 		m[kv.k] = kv.n
 	}
 	return m
+}
+
+// retryOpts is Retry(*p), or no option for a nil p.
+func retryOpts(p *uow.RetryPolicy) []uow.TxOption {
+	if p == nil {
+		return nil
+	}
+	return []uow.TxOption{uow.Retry(*p)}
 }

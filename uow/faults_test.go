@@ -32,10 +32,9 @@ func TestBackendKilledMidUnitOfWork(t *testing.T) {
 			for _, policy := range []*uow.RetryPolicy{nil, &connLoss} {
 				calls := 0
 				key := "no retry"
-				var opts []uow.TxOption
+				opts := retryOpts(policy)
 				if policy != nil {
 					key = "retry"
-					opts = append(opts, uow.Retry(*policy))
 				}
 				err := u.Do(t.Context(), func(ctx context.Context, q *store) error {
 					calls++
