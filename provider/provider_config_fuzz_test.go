@@ -13,18 +13,13 @@ import (
 	"testing"
 
 	"github.com/cortexerp/datalayer/internal/secret"
+	"github.com/cortexerp/datalayer/internal/secret/secrettest"
 )
 
-// fuzzMarker is put into every fuzzed password, at a fuzzed position, and
-// taken out of everything else: wherever it shows, the password leaked.
-const fuzzMarker = "Zq9"
+// fuzzMarker: see secrettest.
+const fuzzMarker = secrettest.Marker
 
-func withoutMarker(s string) string {
-	for strings.Contains(s, fuzzMarker) {
-		s = strings.ReplaceAll(s, fuzzMarker, "")
-	}
-	return s
-}
+var withoutMarker = secrettest.Strip
 
 // Where FuzzLoadConfig puts the password.
 const (

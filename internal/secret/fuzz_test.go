@@ -13,18 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/internal/secret"
+	"github.com/cortexerp/datalayer/internal/secret/secrettest"
 )
 
-// marker is put into every fuzzed password, at a fuzzed position, and taken
-// out of everything else: wherever it shows, a piece of the password leaked.
-const marker = "Zq9"
+// marker: see secrettest.
+const marker = secrettest.Marker
 
-func stripMarker(s string) string {
-	for strings.Contains(s, marker) {
-		s = strings.ReplaceAll(s, marker, "")
-	}
-	return s
-}
+var stripMarker = secrettest.Strip
 
 // The forms of connection string the fuzz targets build.
 const (
