@@ -1,0 +1,15 @@
+package pgtypes_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/cortexerp/datalayer/internal/leakcheck"
+)
+
+// TestMain fails the run if a test leaves a goroutine behind, the
+// process-wide server's aside (see leakcheck.SharedServer).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, leakcheck.SharedServer()...)
+}
