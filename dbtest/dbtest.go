@@ -38,6 +38,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
 	"github.com/peterldowns/pgtestdb"
 
+	"github.com/cortexerp/datalayer/internal/pgtypes"
 	"github.com/cortexerp/datalayer/internal/secret"
 	"github.com/cortexerp/datalayer/localpg"
 	"github.com/cortexerp/datalayer/migrate"
@@ -102,6 +103,9 @@ func WithMaxConns(n int32) Option {
 }
 
 // New returns a pool on a fresh database of its own, migrated per the options.
+// Its connections know every enum type of the database and its array type,
+// as provider's do; types created after a connection opened need
+// pool.Reset().
 // The pool is closed in t.Cleanup, then the database is dropped if t passed.
 // Any failure to provide it fails t at once.
 func New(t testing.TB, opts ...Option) *pgxpool.Pool {
@@ -113,6 +117,8 @@ func New(t testing.TB, opts ...Option) *pgxpool.Pool {
 		t.Fatalf("dbtest: parse the test database URL: %v", err)
 	}
 	pcfg.MaxConns = cfg.maxConns
+	// As provider's pools do: every enum type and its array type, per connection.
+	pcfg.AfterConnect = pgtypes.Register
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(t.Context()), pcfg)
 	if err != nil {
 		t.Fatalf("dbtest: open a pool on the test database: %v", err)

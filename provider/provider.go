@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sethvargo/go-retry"
 
+	"github.com/cortexerp/datalayer/internal/pgtypes"
 	"github.com/cortexerp/datalayer/internal/secret"
 )
 
@@ -158,15 +159,20 @@ func (p *Provider) openPool(ctx context.Context, dc DatabaseConfig, replica int,
 		}
 		return true, nil
 	}
-	if fns := o.afterConnect; len(fns) > 0 {
-		pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-			for _, fn := range fns {
-				if err := fn(ctx, conn); err != nil {
-					return fmt.Errorf("after connect: %w", err)
-				}
-			}
-			return nil
+	// Every enum type of the database and its array type is registered on
+	// each new connection (one round trip), then the WithAfterConnect
+	// functions run.
+	fns := o.afterConnect
+	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := pgtypes.Register(ctx, conn); err != nil {
+			return fmt.Errorf("after connect: %w", err)
 		}
+		for _, fn := range fns {
+			if err := fn(ctx, conn); err != nil {
+				return fmt.Errorf("after connect: %w", err)
+			}
+		}
+		return nil
 	}
 	pl.pool, err = pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

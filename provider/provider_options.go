@@ -56,7 +56,9 @@ func WithEnvironment(environ map[string]string) Option {
 
 // WithAfterConnect runs fn on every new connection of every pool, before
 // the pool hands it out (to register custom types, for example). Several
-// calls add functions that run in order.
+// calls add functions that run in order, after the provider has registered
+// every enum type of the database and its array type (no code needed for
+// those).
 func WithAfterConnect(fn func(ctx context.Context, conn *pgx.Conn) error) Option {
 	return optionFunc(func(o *options) error {
 		if fn == nil {
