@@ -105,7 +105,10 @@ func (c *faultConn) Write(b []byte) (int, error) {
 		return 0, net.ErrClosed
 	case cutAfterWrite:
 		n, err := c.Conn.Write(b)
-		_ = c.Conn.Close()
+		// A FIN behind the data, not a close: closing a socket with unread
+		// data sends a reset, which can make the server drop the COMMIT
+		// it has not read yet. The server reads it, runs it, then sees EOF.
+		closeWrite(c.Conn)
 		close(fired)
 		return n, err
 	}
@@ -170,6 +173,18 @@ func (c *faultConn) split() {
 		}
 		c.out = append(c.out, msg...)
 	}
+}
+
+// closeWrite half-closes c (a FIN after what was written).
+func closeWrite(c net.Conn) {
+	if w, ok := c.(*wireConn); ok {
+		c = w.Conn
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
 }
 
 // fatalTerminated is the ErrorResponse a backend sends when

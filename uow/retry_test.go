@@ -2,6 +2,7 @@ package uow_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,7 +186,7 @@ func TestRetryStopsAtTheContextDeadline(t *testing.T) {
 	t.Parallel()
 	pool, _ := newDB(t)
 	u := uow.New(pool, newStore)
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	policy := uow.RetryPolicy{MaxAttempts: 1000, BaseDelay: 50 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
 	calls := 0
@@ -196,7 +197,10 @@ func TestRetryStopsAtTheContextDeadline(t *testing.T) {
 		_, err := q.db.Exec(ctx, "SELECT fail_first(1, '40001')")
 		return err
 	}, uow.Retry(policy))
-	require.Equal(t, pgerrcode.SerializationFailure, sqlState(err), "the last attempt's error: %v", err)
+	// The last attempt fails with 40001, or (on a loaded machine) runs into
+	// the deadline itself.
+	require.True(t, sqlState(err) == pgerrcode.SerializationFailure || errors.Is(err, context.DeadlineExceeded),
+		"the last attempt's error: %v", err)
 	require.GreaterOrEqual(t, calls, 2, "it did retry")
 	require.Less(t, calls, 1000, "the deadline, not the attempts, ended it")
 	deadline, _ := ctx.Deadline()
