@@ -22,8 +22,9 @@ import (
 
 // TestRunMeasuresEveryVariant runs the whole pipeline at a tiny size and
 // checks that the report is complete and sane: every variant at every client
-// count, numbers that make sense, the TPC-B sums still equal. It asserts no
-// speed: a test that fails on a wall-clock number measures the machine.
+// count and through the delaying proxy, numbers that make sense, the TPC-B
+// sums still equal. It asserts no speed: a test that fails on a wall-clock
+// number measures the machine.
 func TestRunMeasuresEveryVariant(t *testing.T) {
 	t.Parallel()
 	for _, tool := range []string{"pgbench", "psql"} {
@@ -34,7 +35,7 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 		}
 	}
 	cfg := bench.Config{
-		Scale: 1, Duration: time.Second, Rounds: 1, Clients: []int{1, 2},
+		Scale: 1, Duration: time.Second, Rounds: 1, Clients: []int{1, 2}, RTTs: []time.Duration{time.Millisecond}, ProxyProcess: true,
 		CopyRows: 500, CopyReps: 1, SetupReps: 1,
 		Command: "go test ./bench", Progress: testWriter{t},
 	}
@@ -51,25 +52,45 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 			require.Positive(t, c.TPS, "%s at %d clients", v, n)
 			require.Positive(t, c.P50, "%s at %d clients", v, n)
 			require.GreaterOrEqual(t, c.P99, c.P50, "%s at %d clients: p99 ≥ p50", v, n)
-			require.Positive(t, rep.VsPgbench(c))
-			require.Positive(t, rep.VsA(c))
+			require.Positive(t, rep.VsPgbench(c).Ratio)
+			require.Positive(t, rep.VsA(c).Ratio)
+			require.Len(t, c.RoundTPS, cfg.Rounds, "%s at %d clients: one TPS per round", v, n)
+			require.False(t, c.Proxied)
 			if v != bench.PgbenchSelect {
 				committed += c.Transactions
 			}
 		}
 	}
 	require.Len(t, rep.Cells, len(bench.AllVariants())*len(cfg.Clients))
+	require.Len(t, rep.RTTCells, len(bench.AllVariants())*len(cfg.RTTs))
+	for _, v := range bench.AllVariants() {
+		c, ok := rep.RTTCell(v, time.Millisecond)
+		require.True(t, ok, "%s through the proxy is in the report", v)
+		require.True(t, c.Proxied)
+		require.Equal(t, 1, c.Clients, "RTTClients defaults to 1")
+		require.Positive(t, c.Transactions, "%s through the proxy committed transactions", v)
+		require.GreaterOrEqual(t, c.MeasuredRTT, time.Millisecond, "%s: the proxy held every chunk for at least half the delay", v)
+		require.GreaterOrEqual(t, c.P50, time.Millisecond, "%s: a transaction through the proxy takes at least one round trip", v)
+		require.Positive(t, rep.VsPgbench(c).Ratio)
+		if v != bench.PgbenchSelect {
+			committed += c.Transactions
+		}
+	}
 
 	// Round trips are a property of the protocol, not of the machine: the
 	// kit pipelines BEGIN with the first statement, and (d) sends the four
 	// writes at once. Statement preparation adds a little per connection.
-	wantTrips := map[bench.Variant]float64{bench.PgxBegin: 7, bench.PgxBeginFunc: 7, bench.UowTyped: 6, bench.UowBatch: 3}
+	// (e) defers the :exec writes: BEGIN and the first ride with the SELECT,
+	// the other three with COMMIT.
+	wantTrips := map[bench.Variant]float64{bench.PgxBegin: 7, bench.PgxBeginFunc: 7, bench.UowTyped: 6, bench.UowBatch: 3, bench.UowWriteBehind: 2}
 	for v, want := range wantTrips {
 		for _, n := range cfg.Clients {
 			c, _ := rep.Cell(v, n)
 			require.InDelta(t, want, c.RoundTrips, 0.5, "%s at %d clients: round trips per transaction", v, n)
 			require.Positive(t, c.Allocs, "%s at %d clients: allocations counted", v, n)
 		}
+		c, _ := rep.RTTCell(v, time.Millisecond)
+		require.InDelta(t, want, c.RoundTrips, 0.5, "%s through the proxy: round trips per transaction", v)
 	}
 
 	cons := rep.Consistency
@@ -81,7 +102,7 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 		require.Equal(t, cfg.CopyRows, l.Rows, "%s", l.Method)
 		require.Len(t, l.Times, cfg.CopyReps, "%s", l.Method)
 		require.Positive(t, l.Median, "%s", l.Method)
-		require.Positive(t, rep.VsPsql(l), "%s", l.Method)
+		require.Positive(t, rep.VsPsql(l).Ratio, "%s", l.Method)
 	}
 	s := rep.Setup
 	require.Positive(t, s.Clone)
@@ -92,9 +113,10 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	require.Positive(t, s.Migrations)
 
 	targets := rep.Targets()
-	require.Len(t, targets, 2*len(cfg.Clients)+2, "(c) and (d) per client count, (c) vs (a), :copyfrom")
+	require.Len(t, targets, 4*len(cfg.Clients)+2, "(e), (c) vs (a), (c) and (d) per client count, (e) at 1 ms, :copyfrom")
 	for _, tg := range targets {
-		require.False(t, math.IsNaN(tg.Got) || tg.Got <= 0, "%s: %v", tg.Name, tg.Got)
+		require.False(t, math.IsNaN(tg.Got.Ratio) || tg.Got.Ratio <= 0, "%s: %v", tg.Name, tg.Got)
+		require.NotEmpty(t, tg.Verdict())
 	}
 
 	require.NotEmpty(t, rep.Env.Server)
@@ -115,22 +137,29 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))
 	var md bytes.Buffer
-	require.NoError(t, rep.WriteMarkdown(&md, "chart.svg"))
+	charts := bench.Charts{TPS: "chart.svg", RTT: "rtt.svg"}
+	require.NoError(t, rep.WriteMarkdown(&md, charts))
 	for _, v := range bench.AllVariants() {
 		require.Contains(t, text.String(), string(v))
 		require.Contains(t, md.String(), "| "+string(v)+" |")
+		require.Contains(t, md.String(), "| "+string(v)+" | 1 ms |", "%s through the proxy", v)
 	}
 	require.Contains(t, md.String(), "![TPC-B transactions per second against clients, per variant](chart.svg)")
+	require.Contains(t, md.String(), "![TPC-B transactions per second against added round-trip time, per variant](rtt.svg)")
 	require.Contains(t, md.String(), "go test ./bench")
 
 	var svg bytes.Buffer
 	require.NoError(t, rep.WriteSVG(&svg))
 	requireXML(t, svg.Bytes())
 	require.Equal(t, len(bench.AllVariants())-1, strings.Count(svg.String(), "<polyline"), "one line per TPC-B variant; select-only is left out")
+	svg.Reset()
+	require.NoError(t, rep.WriteRTTSVG(&svg))
+	requireXML(t, svg.Bytes())
+	require.Equal(t, len(bench.AllVariants()), strings.Count(svg.String(), "<polyline"), "one line per variant")
 
 	// A new run replaces only the generated part of the document.
 	doc := []byte("# Benchmarks\n\nintro kept\n\n<!-- bench:results:begin (generated by go run ./bench/cmd/bench; edits inside are overwritten) -->\nold numbers\n<!-- bench:results:end -->\n\n## Analysis\n\nanalysis kept\n")
-	updated, err := rep.UpdateMarkdown(doc, "chart.svg")
+	updated, err := rep.UpdateMarkdown(doc, charts)
 	require.NoError(t, err)
 	require.Contains(t, string(updated), "intro kept")
 	require.Contains(t, string(updated), "analysis kept")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // chartStyle is how one variant is drawn.
@@ -15,29 +16,46 @@ type chartStyle struct {
 }
 
 var chartStyles = map[Variant]chartStyle{
-	PgbenchTPCB:  {"#444444", "6 4"},
-	PgxBegin:     {"#1f77b4", ""},
-	PgxBeginFunc: {"#17becf", ""},
-	UowTyped:     {"#d62728", ""},
-	UowBatch:     {"#2ca02c", ""},
+	PgbenchTPCB:    {"#444444", "6 4"},
+	PgbenchSelect:  {"#aaaaaa", "2 3"},
+	PgxBegin:       {"#1f77b4", ""},
+	PgxBeginFunc:   {"#17becf", ""},
+	UowTyped:       {"#d62728", ""},
+	UowBatch:       {"#2ca02c", ""},
+	UowWriteBehind: {"#9467bd", ""},
+}
+
+// lineChart is a chart of TPS, one line per variant, drawn as SVG.
+type lineChart struct {
+	title, subtitle string
+	xLabel, yLabel  string
+	xTicks          []tick // at fractions 0..1 of the plot's width
+	yTicks          []tick // at fractions 0..1 of its height, from the bottom
+	lines           []chartLine
+	notes           []string // below the legend
+}
+
+type tick struct {
+	at    float64
+	label string
+}
+
+type chartLine struct {
+	v   Variant
+	pts [][2]float64 // (x, y) as fractions of the plot
 }
 
 // WriteSVG draws TPS against client count, one line per TPC-B variant, as a
 // standalone SVG image. Client counts are evenly spaced, in Config order.
 // pgbench select-only, a different workload several times faster, is left
-// out so that the TPC-B lines stay readable; the subtitle gives its range.
+// out so that the TPC-B lines stay readable; a note gives its range.
 func (r *Report) WriteSVG(w io.Writer) error {
-	const (
-		width, height            = 780.0, 440.0
-		left, right, top, bottom = 80.0, 250.0, 50.0, 60.0
-		plotW, plotH             = width - left - right, height - top - bottom
-	)
 	clients := r.Config.Clients
-	var variants []Variant
-	for _, v := range AllVariants() {
-		if v != PgbenchSelect {
-			variants = append(variants, v)
+	x := func(i int) float64 {
+		if len(clients) == 1 {
+			return 0.5
 		}
+		return 0.03 + 0.94*float64(i)/float64(len(clients)-1)
 	}
 	maxTPS, selMin, selMax := 0.0, math.Inf(1), 0.0
 	for _, c := range r.Cells {
@@ -49,59 +67,147 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	}
 	step := niceStep(maxTPS / 5)
 	yMax := math.Max(step, math.Ceil(maxTPS/step)*step)
-	x := func(i int) float64 {
-		if len(clients) == 1 {
-			return left + plotW/2
-		}
-		return left + 20 + float64(i)*(plotW-40)/float64(len(clients)-1)
+	ch := lineChart{
+		title:    fmt.Sprintf("TPC-B transactions per second (higher is better), scale %d", r.Config.Scale),
+		subtitle: fmt.Sprintf("%d-CPU machine shared by server and clients; %d rounds × %v per cell", r.Env.CPUs, r.Config.Rounds, r.Slice),
+		xLabel:   "clients (connections)",
+		yLabel:   "transactions per second",
 	}
-	y := func(v float64) float64 { return top + plotH - v/yMax*plotH }
+	for i, n := range clients {
+		ch.xTicks = append(ch.xTicks, tick{x(i), fmt.Sprint(n)})
+	}
+	for v := 0.0; v <= yMax+step/2; v += step {
+		ch.yTicks = append(ch.yTicks, tick{v / yMax, thousands(v)})
+	}
+	for _, v := range AllVariants() {
+		if v == PgbenchSelect {
+			continue
+		}
+		l := chartLine{v: v}
+		for i, n := range clients {
+			if c, ok := r.Cell(v, n); ok {
+				l.pts = append(l.pts, [2]float64{x(i), c.TPS / yMax})
+			}
+		}
+		ch.lines = append(ch.lines, l)
+	}
+	if selMax > 0 {
+		ch.notes = []string{"Not drawn: pgbench select-only,", fmt.Sprintf("%s–%s tps (1 round trip).", thousands(selMin), thousands(selMax))}
+	}
+	return ch.write(w)
+}
+
+// WriteRTTSVG draws TPS against the round-trip time the proxy added, one
+// line per variant (pgbench select-only included: one round trip, the
+// ceiling), on a logarithmic TPS axis so that every delay stays readable.
+// It draws the RTTCells; with none, an empty plot.
+func (r *Report) WriteRTTSVG(w io.Writer) error {
+	rtts := r.Config.RTTs
+	maxRTT := time.Duration(0)
+	for _, d := range rtts {
+		maxRTT = max(maxRTT, d)
+	}
+	x := func(d time.Duration) float64 {
+		if maxRTT == 0 {
+			return 0.5
+		}
+		return 0.03 + 0.94*float64(d)/float64(maxRTT)
+	}
+	lo, hi := math.Inf(1), 0.0
+	for _, c := range r.RTTCells {
+		if c.TPS > 0 {
+			lo, hi = min(lo, c.TPS), max(hi, c.TPS)
+		}
+	}
+	if hi == 0 {
+		lo, hi = 1, 10
+	}
+	yMin, yMax := math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
+	if yMax <= yMin {
+		yMax = yMin * 10
+	}
+	y := func(v float64) float64 {
+		v = math.Max(v, yMin)
+		return (math.Log10(v) - math.Log10(yMin)) / (math.Log10(yMax) - math.Log10(yMin))
+	}
+	ch := lineChart{
+		title: fmt.Sprintf("TPC-B transactions per second against added round-trip time, %s, scale %d",
+			clientsLabel(r.Config.RTTClients), r.Config.Scale),
+		subtitle: fmt.Sprintf("through a delaying proxy on loopback; logarithmic scale; %d rounds × %v per cell", r.Config.Rounds, r.Slice),
+		xLabel:   "round-trip time added by the proxy",
+		yLabel:   "transactions per second (log)",
+	}
+	for _, d := range rtts {
+		ch.xTicks = append(ch.xTicks, tick{x(d), rttLabel(d)})
+	}
+	for dec := yMin; dec <= yMax*1.001; dec *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if v := dec * m; v <= yMax*1.001 {
+				ch.yTicks = append(ch.yTicks, tick{y(v), thousands(v)})
+			}
+		}
+	}
+	for _, v := range AllVariants() {
+		l := chartLine{v: v}
+		for _, d := range rtts {
+			if c, ok := r.RTTCell(v, d); ok {
+				l.pts = append(l.pts, [2]float64{x(d), y(c.TPS)})
+			}
+		}
+		ch.lines = append(ch.lines, l)
+	}
+	return ch.write(w)
+}
+
+// write renders ch as a standalone SVG image.
+func (ch lineChart) write(w io.Writer) error {
+	const (
+		width, height            = 840.0, 440.0
+		left, right, top, bottom = 80.0, 300.0, 50.0, 60.0
+		plotW, plotH             = width - left - right, height - top - bottom
+	)
+	px := func(f float64) float64 { return left + f*plotW }
+	py := func(f float64) float64 { return top + plotH - f*plotH }
 
 	var b strings.Builder
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
 	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	p(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	p(`<text x="%.0f" y="24" font-size="15" font-weight="bold">TPC-B transactions per second (higher is better), scale %d</text>`+"\n", left, r.Config.Scale)
-	p(`<text x="%.0f" y="40" fill="#555">%d-CPU machine shared by server and clients; %d rounds × %v per cell</text>`+"\n",
-		left, r.Env.CPUs, r.Config.Rounds, r.Slice)
-	if selMax > 0 {
-		p(`<text x="%.1f" y="%.1f" fill="#555">Not drawn: pgbench select-only,</text>`+"\n", left+plotW+20, top+float64(len(variants))*22+24)
-		p(`<text x="%.1f" y="%.1f" fill="#555">%s–%s tps (1 round trip).</text>`+"\n", left+plotW+20, top+float64(len(variants))*22+40, thousands(selMin), thousands(selMax))
-	}
-	for v := 0.0; v <= yMax+step/2; v += step {
-		p(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", left, left+plotW, y(v), y(v))
-		p(`<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", left-8, y(v), thousands(v))
+	p(`<text x="%.0f" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", left, html.EscapeString(ch.title))
+	p(`<text x="%.0f" y="40" fill="#555">%s</text>`+"\n", left, html.EscapeString(ch.subtitle))
+	for _, t := range ch.yTicks {
+		p(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", left, left+plotW, py(t.at), py(t.at))
+		p(`<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", left-8, py(t.at), html.EscapeString(t.label))
 	}
 	p(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#333"/>`+"\n", left, left+plotW, top+plotH, top+plotH)
 	p(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#333"/>`+"\n", left, left, top, top+plotH)
-	for i, n := range clients {
-		p(`<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>`+"\n", x(i), top+plotH+18, n)
+	for _, t := range ch.xTicks {
+		p(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", px(t.at), top+plotH+18, html.EscapeString(t.label))
 	}
-	p(`<text x="%.1f" y="%.1f" text-anchor="middle">clients (connections)</text>`+"\n", left+plotW/2, height-14)
-	p(`<text transform="translate(18 %.1f) rotate(-90)" text-anchor="middle">transactions per second</text>`+"\n", top+plotH/2)
+	p(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", left+plotW/2, height-14, html.EscapeString(ch.xLabel))
+	p(`<text transform="translate(18 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", top+plotH/2, html.EscapeString(ch.yLabel))
 
-	for vi, v := range variants {
-		st := chartStyles[v]
-		var pts []string
-		for i, n := range clients {
-			if c, ok := r.Cell(v, n); ok {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(c.TPS)))
-			}
-		}
+	for li, l := range ch.lines {
+		st := chartStyles[l.v]
 		dash := ""
 		if st.dash != "" {
 			dash = fmt.Sprintf(` stroke-dasharray="%s"`, st.dash)
 		}
-		p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), st.color, dash)
-		for _, pt := range pts {
-			xy := strings.Split(pt, ",")
-			p(`<circle cx="%s" cy="%s" r="3.5" fill="%s"/>`+"\n", xy[0], xy[1], st.color)
+		pts := make([]string, len(l.pts))
+		for i, pt := range l.pts {
+			pts[i] = fmt.Sprintf("%.1f,%.1f", px(pt[0]), py(pt[1]))
 		}
-		ly := top + 10 + float64(vi)*22
-		lx := left + plotW + 20
+		p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), st.color, dash)
+		for _, pt := range l.pts {
+			p(`<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>`+"\n", px(pt[0]), py(pt[1]), st.color)
+		}
+		ly, lx := top+10+float64(li)*22, left+plotW+20
 		p(`<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`+"\n", lx, lx+28, ly, ly, st.color, dash)
 		p(`<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>`+"\n", lx+14, ly, st.color)
-		p(`<text x="%.1f" y="%.1f" dominant-baseline="middle">%s</text>`+"\n", lx+36, ly, html.EscapeString(string(v)))
+		p(`<text x="%.1f" y="%.1f" dominant-baseline="middle">%s</text>`+"\n", lx+36, ly, html.EscapeString(string(l.v)))
+	}
+	for i, n := range ch.notes {
+		p(`<text x="%.1f" y="%.1f" fill="#555">%s</text>`+"\n", left+plotW+20, top+float64(len(ch.lines))*22+24+float64(i)*16, html.EscapeString(n))
 	}
 	p("</svg>\n")
 	_, err := io.WriteString(w, b.String())

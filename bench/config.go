@@ -22,6 +22,21 @@ type Config struct {
 	// Clients are the client counts (connections and goroutines, or pgbench
 	// clients) of the TPC-B cells. Default 1, 4, 16.
 	Clients []int
+	// RTTs are round-trip delays the TPC-B variants also run with, at
+	// RTTClients clients, through a proxy on loopback that holds every chunk
+	// for half the delay each way (0: through the proxy, no delay). Each is
+	// a cell of its own, interleaved with the others in every round.
+	// Default: none.
+	RTTs []time.Duration
+	// RTTClients is the client count of the RTTs cells. Default 1.
+	RTTClients int
+	// ProxyProcess runs each delaying proxy in a child process: this
+	// program's own executable started again, which must call ProxyMain
+	// first thing in main (TestMain in a test binary). In the Go clients'
+	// process the proxy would share their scheduler, their two cores' worth
+	// of threads and their CPU time, delaying the Go variants' round trips
+	// more than pgbench's. Default false: in this process.
+	ProxyProcess bool
 	// CopyRows is the number of products each bulk-load method writes.
 	// Default 100 000.
 	CopyRows int
@@ -70,6 +85,9 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Clients) == 0 {
 		c.Clients = d.Clients
 	}
+	if c.RTTClients == 0 {
+		c.RTTClients = 1
+	}
 	if c.CopyRows == 0 {
 		c.CopyRows = d.CopyRows
 	}
@@ -101,6 +119,19 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("clients %d: listed twice", n))
 		}
 		seen[n] = true
+	}
+	seenRTT := map[time.Duration]bool{}
+	for _, d := range c.RTTs {
+		switch {
+		case d < 0:
+			errs = append(errs, fmt.Errorf("rtt %v: want 0 or more", d))
+		case seenRTT[d]:
+			errs = append(errs, fmt.Errorf("rtt %v: listed twice", d))
+		}
+		seenRTT[d] = true
+	}
+	if c.RTTClients < 1 {
+		errs = append(errs, fmt.Errorf("rtt clients %d: want at least 1", c.RTTClients))
 	}
 	if c.CopyRows < 1 {
 		errs = append(errs, fmt.Errorf("copy rows %d: want at least 1", c.CopyRows))

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,8 +70,9 @@ func toolVersion(ctx context.Context, tool string) string {
 // string without its password, which travels in PGPASSWORD so that it shows
 // neither in the process list nor in an error.
 type clientConn struct {
-	arg string
-	env []string
+	flags []string // before the tool's own arguments
+	arg   string
+	env   []string
 }
 
 func newClientConn(raw string) clientConn {
@@ -78,6 +81,28 @@ func newClientConn(raw string) clientConn {
 		return clientConn{arg: raw} // the tool reports what is wrong with it
 	}
 	return clientConn{arg: cs.WithoutPassword(), env: []string{"PGPASSWORD=" + cs.Password}}
+}
+
+// via returns c connecting to addr instead of the server: -h and -p name
+// addr. libpq lets a host or port in the connection string win over those
+// flags, so they are taken out of a URL (its host and port, and the host,
+// hostaddr and port parameters); a keyword/value string gets addr's host,
+// hostaddr and port appended, where a later keyword wins.
+func (c clientConn) via(addr *net.TCPAddr) clientConn {
+	host, port := addr.IP.String(), strconv.Itoa(addr.Port)
+	out := clientConn{flags: []string{"-h", host, "-p", port}, arg: c.arg, env: c.env}
+	if u, err := url.Parse(c.arg); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Host = ""
+		q := u.Query()
+		for _, k := range []string{"host", "hostaddr", "port"} {
+			q.Del(k)
+		}
+		u.RawQuery = q.Encode()
+		out.arg = u.String()
+		return out
+	}
+	out.arg = c.arg + " host=" + host + " hostaddr=" + host + " port=" + port
+	return out
 }
 
 // run runs tool with args and the connection as the last argument and
@@ -89,7 +114,7 @@ func (c clientConn) run(ctx context.Context, tool string, args ...string) (strin
 
 // runCPU is run that also returns the CPU time (user + system) tool used.
 func (c clientConn) runCPU(ctx context.Context, tool string, args ...string) (string, time.Duration, error) {
-	cmd := exec.CommandContext(ctx, tool, append(args, c.arg)...)
+	cmd := exec.CommandContext(ctx, tool, slices.Concat(c.flags, args, []string{c.arg})...)
 	cmd.Env = append(os.Environ(), c.env...)
 	out, err := cmd.CombinedOutput()
 	var cpu time.Duration

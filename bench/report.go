@@ -23,9 +23,14 @@ type Report struct {
 	Took    time.Duration
 	// InitTook is how long pgbench -i took.
 	InitTook time.Duration
-	// Cells are the TPC-B results, by variant (AllVariants order) then by
-	// client count (Config.Clients order).
+	// Cells are the TPC-B results with the clients connected straight to
+	// the server, by variant (AllVariants order) then by client count
+	// (Config.Clients order).
 	Cells []Cell
+	// RTTCells are the TPC-B results through the delaying proxy, at
+	// Config.RTTClients clients, by variant then by delay (Config.RTTs
+	// order); empty without Config.RTTs.
+	RTTCells []Cell
 	// Consistency are the TPC-B sums after the last round.
 	Consistency Consistency
 	// Load are the bulk-load results, in AllLoadMethods order.
@@ -34,10 +39,15 @@ type Report struct {
 	Setup SetupResult
 }
 
-// Cell is one TPC-B variant at one client count, summed over the rounds.
+// Cell is one TPC-B variant under one condition, summed over the rounds.
 type Cell struct {
 	Variant Variant
 	Clients int
+	// Proxied says the clients connected through the delaying proxy, which
+	// added RTT to every round trip (0: the proxy's own cost, no delay).
+	// MeasuredRTT is what it added: twice the mean time it held a chunk.
+	Proxied          bool
+	RTT, MeasuredRTT time.Duration
 	// Transactions is the number of committed transactions; Failed the
 	// number pgbench reports as failed (the Go variants stop at the first).
 	Transactions, Failed int64
@@ -58,6 +68,9 @@ type Cell struct {
 	// CoresBusy is the client's and the server's CPU time over the measured
 	// time: near the machine's core count, the cell was CPU-bound.
 	CoresBusy float64
+	// RoundTPS is the TPS of each round, in the order the rounds ran: the
+	// per-round ratios of a Spread.
+	RoundTPS []float64
 
 	latencies []time.Duration
 	prof      profile
@@ -72,6 +85,9 @@ func (c *Cell) add(res sliceResult) {
 	c.prof.allocs += res.prof.allocs
 	c.prof.clientCPU += res.prof.clientCPU
 	c.prof.serverCPU += res.prof.serverCPU
+	c.prof.proxyChunks += res.prof.proxyChunks
+	c.prof.proxyHeld += res.prof.proxyHeld
+	c.RoundTPS = append(c.RoundTPS, ratio(float64(res.n), res.elapsed.Seconds()))
 }
 
 func (c *Cell) finish() {
@@ -86,6 +102,9 @@ func (c *Cell) finish() {
 	}
 	if c.prof.serverCPU > 0 {
 		c.CoresBusy = ratio((c.prof.clientCPU + c.prof.serverCPU).Seconds(), c.Elapsed.Seconds())
+	}
+	if c.prof.proxyChunks > 0 {
+		c.MeasuredRTT = 2 * c.prof.proxyHeld / time.Duration(c.prof.proxyChunks)
 	}
 	c.latencies = nil
 }
@@ -104,7 +123,8 @@ func (c Consistency) OK() bool {
 	return c.Accounts == c.Tellers && c.Tellers == c.Branches && c.Branches == c.History
 }
 
-// Cell returns the result of variant v at clients, if measured.
+// Cell returns the result of variant v at clients connected straight to
+// the server, if measured.
 func (r *Report) Cell(v Variant, clients int) (Cell, bool) {
 	for _, c := range r.Cells {
 		if c.Variant == v && c.Clients == clients {
@@ -114,17 +134,40 @@ func (r *Report) Cell(v Variant, clients int) (Cell, bool) {
 	return Cell{}, false
 }
 
-// VsPgbench is c's TPS over pgbench TPC-B's at the same client count.
-func (r *Report) VsPgbench(c Cell) float64 {
-	base, _ := r.Cell(PgbenchTPCB, c.Clients)
-	return ratio(c.TPS, base.TPS)
+// RTTCell returns the result of variant v through the proxy adding rtt, if
+// measured.
+func (r *Report) RTTCell(v Variant, rtt time.Duration) (Cell, bool) {
+	for _, c := range r.RTTCells {
+		if c.Variant == v && c.RTT == rtt {
+			return c, true
+		}
+	}
+	return Cell{}, false
 }
 
-// VsA is c's TPS over variant (a)'s at the same client count.
-func (r *Report) VsA(c Cell) float64 {
-	base, _ := r.Cell(PgxBegin, c.Clients)
-	return ratio(c.TPS, base.TPS)
+// peer returns variant v's cell under c's condition.
+func (r *Report) peer(c Cell, v Variant) (Cell, bool) {
+	if c.Proxied {
+		return r.RTTCell(v, c.RTT)
+	}
+	return r.Cell(v, c.Clients)
 }
+
+// Compare is c's TPS over variant base's under the same condition, with the
+// range of the per-round ratios; zero when base was not measured.
+func (r *Report) Compare(c Cell, base Variant) Spread {
+	b, ok := r.peer(c, base)
+	if !ok {
+		return Spread{}
+	}
+	return newSpread(c.TPS, b.TPS, c.RoundTPS, b.RoundTPS)
+}
+
+// VsPgbench is c's TPS over pgbench TPC-B's under the same condition.
+func (r *Report) VsPgbench(c Cell) Spread { return r.Compare(c, PgbenchTPCB) }
+
+// VsA is c's TPS over variant (a)'s under the same condition.
+func (r *Report) VsA(c Cell) Spread { return r.Compare(c, PgxBegin) }
 
 // LoadResult returns the result of method m, if measured.
 func (r *Report) LoadResult(m LoadMethod) (LoadResult, bool) {
@@ -136,28 +179,93 @@ func (r *Report) LoadResult(m LoadMethod) (LoadResult, bool) {
 	return LoadResult{}, false
 }
 
-// VsPsql is l's throughput over psql \copy's (its median time over l's).
-func (r *Report) VsPsql(l LoadResult) float64 {
+// VsPsql is l's throughput over psql \copy's: psql's median time over
+// l's, with the range of the same ratio in each repetition (the methods take
+// turns within one).
+func (r *Report) VsPsql(l LoadResult) Spread {
 	base, _ := r.LoadResult(LoadPsqlCopy)
-	return ratio(base.Median.Seconds(), l.Median.Seconds())
+	return newSpread(base.Median.Seconds(), l.Median.Seconds(), seconds(base.Times), seconds(l.Times))
 }
 
-// Target is one of the issue's goals, reported and never asserted.
+// seconds returns ds in seconds.
+func seconds(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Seconds()
+	}
+	return out
+}
+
+// Target is one of the issues' goals, reported and never asserted.
 type Target struct {
 	// Name says what is compared, e.g. "(c) vs pgbench TPC-B".
 	Name string
-	// Clients is the client count, 0 for a goal that has none.
+	// Clients is the client count, 0 for a goal that has none; RTT the delay
+	// the proxy added when Proxied.
 	Clients int
-	// Want is the ratio aimed for; Got the one measured.
-	Want, Got float64
+	Proxied bool
+	RTT     time.Duration
+	// Want is the ratio aimed for; Got the one measured, with its range
+	// over the rounds.
+	Want float64
+	Got  Spread
 }
 
-// Met reports whether Got reaches Want.
-func (t Target) Met() bool { return t.Got >= t.Want }
+// Met reports whether Got reaches Want over the whole cells.
+func (t Target) Met() bool { return t.Got.Ratio >= t.Want }
 
-// Targets returns the goals of the benchmark issue with what was measured.
+// Verdict says whether the target was met, and whether the rounds agree:
+// "met" and "MISSED" when every round's ratio is on the same side of Want
+// as the whole cell's, else "met, not in every round" or "MISSED, met in
+// some rounds" (the difference is within the noise).
+func (t Target) Verdict() string {
+	switch {
+	case t.Met() && t.Got.Min >= t.Want:
+		return "met"
+	case t.Met():
+		return "met, not in every round"
+	case t.Got.Max >= t.Want:
+		return "MISSED, met in some rounds"
+	default:
+		return "MISSED"
+	}
+}
+
+// Where names the target's condition: "4 clients", "1 client, 1ms RTT", or
+// "-" for a goal without one.
+func (t Target) Where() string {
+	switch {
+	case t.Clients == 0:
+		return "-"
+	case t.Proxied:
+		return fmt.Sprintf("%s, %v RTT", clientsLabel(t.Clients), t.RTT)
+	default:
+		return clientsLabel(t.Clients)
+	}
+}
+
+// targetRTT is the delay of the round-trip target.
+const targetRTT = time.Millisecond
+
+// Targets returns the goals of the benchmark issues with what was measured:
+// the write-behind ones first, then the earlier ones.
 func (r *Report) Targets() []Target {
 	var ts []Target
+	for _, n := range r.Config.Clients {
+		c, _ := r.Cell(UowWriteBehind, n)
+		want := 1.15
+		if n == 1 {
+			want = 1.3
+		}
+		ts = append(ts, Target{Name: "(e) WriteBehind vs pgbench TPC-B", Clients: n, Want: want, Got: r.VsPgbench(c)})
+	}
+	if c, ok := r.RTTCell(UowWriteBehind, targetRTT); ok {
+		ts = append(ts, Target{Name: "(e) WriteBehind vs pgbench TPC-B", Clients: c.Clients, Proxied: true, RTT: targetRTT, Want: 3, Got: r.VsPgbench(c)})
+	}
+	for _, n := range r.Config.Clients {
+		c, _ := r.Cell(UowTyped, n)
+		ts = append(ts, Target{Name: "(c) uow.Do + tpcbgen vs (a) pgx Begin/Commit", Clients: n, Want: 1.0, Got: r.VsA(c)})
+	}
 	for _, n := range r.Config.Clients {
 		c, _ := r.Cell(UowTyped, n)
 		ts = append(ts, Target{Name: "(c) uow.Do + tpcbgen vs pgbench TPC-B", Clients: n, Want: 1.0, Got: r.VsPgbench(c)})
@@ -165,9 +273,6 @@ func (r *Report) Targets() []Target {
 	for _, n := range r.Config.Clients {
 		c, _ := r.Cell(UowBatch, n)
 		ts = append(ts, Target{Name: "(d) uow.Do + batch vs pgbench TPC-B", Clients: n, Want: 1.2, Got: r.VsPgbench(c)})
-	}
-	if c, ok := r.Cell(UowTyped, 1); ok {
-		ts = append(ts, Target{Name: "(c) uow.Do + tpcbgen vs (a) pgx Begin/Commit", Clients: 1, Want: 1.1, Got: r.VsA(c)})
 	}
 	if l, ok := r.LoadResult(LoadCopyFrom); ok {
 		ts = append(ts, Target{Name: `:copyfrom vs psql \copy`, Want: 0.8, Got: r.VsPsql(l)})
@@ -187,14 +292,23 @@ func (r *Report) WriteText(w io.Writer) error {
 		_ = tw.Flush()
 	}
 
-	p("TPC-B, scale %d, %v per cell (%d rounds × %v, interleaved)\n",
+	p("TPC-B, scale %d, %v per cell (%d rounds × %v, interleaved); a ratio is over the whole cells, (lowest–highest) over the rounds\n",
 		r.Config.Scale, r.Slice*time.Duration(r.Config.Rounds), r.Config.Rounds, r.Slice)
 	rows := [][]string{{"variant", "clients", "TPS", "p50", "p99", "× pgbench", "× (a)"}}
 	for _, c := range r.Cells {
 		rows = append(rows, []string{string(c.Variant), fmt.Sprint(c.Clients), fmt.Sprintf("%.0f", c.TPS),
-			ms(c.P50), ms(c.P99), fmt.Sprintf("%.2f", r.VsPgbench(c)), fmt.Sprintf("%.2f", r.VsA(c))})
+			ms(c.P50), ms(c.P99), r.VsPgbench(c).String(), r.VsA(c).String()})
 	}
 	table(rows)
+
+	if len(r.RTTCells) > 0 {
+		p("\nTPC-B through the delaying proxy, %s\n", clientsLabel(r.Config.RTTClients))
+		rows = [][]string{{"variant", "added RTT", "measured", "TPS", "p50", "p99", "round trips", "× pgbench", "× (a)"}}
+		for _, c := range r.RTTCells {
+			rows = append(rows, r.rttRow(c))
+		}
+		table(rows)
+	}
 
 	p("\nwhere the time goes, per transaction (— where not measurable)\n")
 	rows = [][]string{{"variant", "clients", "round trips", "allocs", "client CPU", "server CPU", "cores busy"}}
@@ -206,7 +320,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("\nbulk load, %d rows, median of %d\n", r.Config.CopyRows, r.Config.CopyReps)
 	rows = [][]string{{"method", "median", "rows/s", "× psql"}}
 	for _, l := range r.Load {
-		rows = append(rows, []string{string(l.Method), ms(l.Median), fmt.Sprintf("%.0f", l.RowsPerSecond()), fmt.Sprintf("%.2f", r.VsPsql(l))})
+		rows = append(rows, []string{string(l.Method), ms(l.Median), fmt.Sprintf("%.0f", l.RowsPerSecond()), r.VsPsql(l).String()})
 	}
 	table(rows)
 
@@ -214,14 +328,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("\na migrated database for a test, median of %d\n", s.Reps)
 	rows = [][]string{{"way", "median", "× clone"}}
 	for _, w := range r.setupWays() {
-		rows = append(rows, []string{w.name, ms(w.d), fmt.Sprintf("%.2f", ratio(w.d.Seconds(), s.Clone.Seconds()))})
+		rows = append(rows, []string{w.name, ms(w.d), w.vsClone(s).String()})
 	}
 	table(rows)
 
 	p("\ntargets (reported, not asserted)\n")
 	rows = nil
 	for _, t := range r.Targets() {
-		rows = append(rows, []string{t.Name, clientsLabel(t.Clients), fmt.Sprintf("want ≥ %.1f×", t.Want), fmt.Sprintf("got %.2f×", t.Got), metLabel(t.Met())})
+		rows = append(rows, []string{t.Name, t.Where(), fmt.Sprintf("want ≥ %.2f×", t.Want), "got " + t.Got.Times(), t.Verdict()})
 	}
 	table(rows)
 
@@ -236,21 +350,27 @@ func (r *Report) WriteText(w io.Writer) error {
 type setupWay struct {
 	name, md string // plain text, Markdown
 	d        time.Duration
+	reps     []time.Duration // each repetition's, for the range of the ratio
+}
+
+// vsClone is w's time over the dbtest-style clone's.
+func (w setupWay) vsClone(s SetupResult) Spread {
+	return newSpread(w.d.Seconds(), s.Clone.Seconds(), seconds(w.reps), seconds(s.reps.clone))
 }
 
 func (r *Report) setupWays() []setupWay {
 	s := r.Setup
 	ways := []setupWay{
-		{"dbtest-style clone (pgtestdb)", "dbtest-style: pgtestdb clones the migrated template (`CREATE DATABASE … TEMPLATE`), as `dbtest.New` does", s.Clone},
-		{"fresh database + migrate up", "fresh: `CREATE DATABASE`, then migrate up", s.Fresh},
-		{"  of which CREATE DATABASE", "… of which `CREATE DATABASE` (from template1)", s.CreateDB},
-		{fmt.Sprintf("  of which migrate up (%d migrations)", s.Migrations), fmt.Sprintf("… of which migrate up (%d migrations: open, up, close)", s.Migrations), s.MigrateUp},
-		{"bare clone, no pgtestdb", "bare clone: `CREATE DATABASE … TEMPLATE` of the same template, no pgtestdb", s.BareClone},
+		{"dbtest-style clone (pgtestdb)", "dbtest-style: pgtestdb clones the migrated template (`CREATE DATABASE … TEMPLATE`), as `dbtest.New` does", s.Clone, s.reps.clone},
+		{"fresh database + migrate up", "fresh: `CREATE DATABASE`, then migrate up", s.Fresh, s.reps.fresh},
+		{"  of which CREATE DATABASE", "… of which `CREATE DATABASE` (from template1)", s.CreateDB, s.reps.createDB},
+		{fmt.Sprintf("  of which migrate up (%d migrations)", s.Migrations), fmt.Sprintf("… of which migrate up (%d migrations: open, up, close)", s.Migrations), s.MigrateUp, s.reps.migrateUp},
+		{"bare clone, no pgtestdb", "bare clone: `CREATE DATABASE … TEMPLATE` of the same template, no pgtestdb", s.BareClone, s.reps.bare},
 	}
 	if s.BareCloneFileCopy > 0 {
-		ways = append(ways, setupWay{"bare clone, STRATEGY FILE_COPY", "bare clone with `STRATEGY FILE_COPY` (PostgreSQL 15's default is WAL_LOG)", s.BareCloneFileCopy})
+		ways = append(ways, setupWay{"bare clone, STRATEGY FILE_COPY", "bare clone with `STRATEGY FILE_COPY` (PostgreSQL 15's default is WAL_LOG)", s.BareCloneFileCopy, s.reps.bareFileCopy})
 	}
-	return append(ways, setupWay{"first dbtest-style call (makes the template)", "first dbtest-style call: creates and migrates the template (once per schema and server)", s.FirstClone})
+	return append(ways, setupWay{"first dbtest-style call (makes the template)", "first dbtest-style call: creates and migrates the template (once per schema and server)", s.FirstClone, nil})
 }
 
 // profileRow is c's profile as table cells.
@@ -271,6 +391,21 @@ func (r *Report) profileRow(c Cell) []string {
 		us(c.ClientCPU), us(c.ServerCPU), num(c.CoresBusy, "%.2f")}
 }
 
+// rttRow is a proxied cell as table cells.
+func (r *Report) rttRow(c Cell) []string {
+	trips := "—"
+	if c.RoundTrips > 0 {
+		trips = fmt.Sprintf("%.2f", c.RoundTrips)
+	}
+	return []string{string(c.Variant), rttLabel(c.RTT), ms(c.MeasuredRTT), fmt.Sprintf("%.0f", c.TPS), ms(c.P50), ms(c.P99),
+		trips, r.VsPgbench(c).String(), r.VsA(c).String()}
+}
+
+// rttLabel formats a round-trip delay in milliseconds: "0 ms", "0.5 ms".
+func rttLabel(d time.Duration) string {
+	return fmt.Sprintf("%g ms", float64(d)/float64(time.Millisecond))
+}
+
 // ms formats d in milliseconds with a precision that suits it.
 func ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)
@@ -285,17 +420,10 @@ func ms(d time.Duration) string {
 }
 
 func clientsLabel(n int) string {
-	if n == 0 {
-		return "-"
+	if n == 1 {
+		return "1 client"
 	}
 	return fmt.Sprintf("%d clients", n)
-}
-
-func metLabel(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
 }
 
 // The markers around the generated part of docs/BENCHMARKS.md.
@@ -304,10 +432,17 @@ const (
 	endMarker   = "<!-- bench:results:end -->"
 )
 
+// Charts are the paths of the charts a Markdown report links, relative to
+// the document: TPS against clients (Report.WriteSVG) and TPS against the
+// added round-trip time (Report.WriteRTTSVG, linked when RTTCells were
+// measured).
+type Charts struct {
+	TPS, RTT string
+}
+
 // WriteMarkdown writes the results as Markdown: machine and versions, the
-// TPC-B table with the chart (chart is its path relative to the document),
-// targets, bulk load and database set-up.
-func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
+// TPC-B tables with the charts, targets, bulk load and database set-up.
+func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
 	e := r.Env
@@ -333,19 +468,50 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 
 	p("### TPC-B\n\n")
 	p("Scale %d (accounts: %d, tellers: %d, branches: %d), initialised by `pgbench -i -q -s %d` in %s. "+
-		"Each cell ran %s: %d rounds of %s, every variant at every client count in each round, in an order "+
+		"Each cell ran %s: %d rounds of %s, every variant under every condition in each round, in an order "+
 		"rotating from round to round. TPS is committed transactions over measured time summed over the rounds; "+
-		"p50 and p99 are over every transaction's latency. pgbench ran as "+
+		"p50 and p99 are over every transaction's latency. A ratio is the cell's TPS over the baseline's; in brackets, "+
+		"the lowest and highest of the same ratio taken round by round (each round's TPS over the baseline's in that round): "+
+		"a difference inside that range is noise. pgbench ran as "+
 		"`pgbench -n -M prepared -c C -j min(C, GOMAXPROCS) -T %d -l` (`-S` for select-only); its TPS excludes "+
 		"its connection time, and the Go variants open their pool's connections before their clock starts.\n\n",
 		r.Config.Scale, 100_000*r.Config.Scale, 10*r.Config.Scale, r.Config.Scale, r.Config.Scale, r.InitTook.Round(100*time.Millisecond),
 		r.Slice*time.Duration(r.Config.Rounds), r.Config.Rounds, r.Slice, int(r.Slice/time.Second))
-	p("![TPC-B transactions per second against clients, per variant](%s)\n\n", chart)
-	p("| variant | clients | TPS | p50 | p99 | × pgbench TPC-B | × (a) |\n|---|--:|--:|--:|--:|--:|--:|\n")
+	p("![TPC-B transactions per second against clients, per variant](%s)\n\n", charts.TPS)
+	p("| variant | clients | TPS | p50 | p99 | × pgbench TPC-B (rounds) | × (a) (rounds) |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range r.Cells {
-		p("| %s | %d | %.0f | %s | %s | %.2f | %.2f |\n", c.Variant, c.Clients, c.TPS, ms(c.P50), ms(c.P99), r.VsPgbench(c), r.VsA(c))
+		p("| %s | %d | %.0f | %s | %s | %s | %s |\n", c.Variant, c.Clients, c.TPS, ms(c.P50), ms(c.P99), r.VsPgbench(c), r.VsA(c))
 	}
-	p("\n#### Where the time goes\n\nPer transaction, over the same cells: the round trips the client made "+
+
+	if len(r.RTTCells) > 0 {
+		var delays []string
+		for _, d := range r.Config.RTTs {
+			delays = append(delays, rttLabel(d))
+		}
+		where := "in the bench process"
+		if r.Config.ProxyProcess {
+			where = "a child process of the bench, so that it shares neither the Go clients' scheduler nor their CPU time"
+		}
+		p("\n#### With network latency\n\nThe same variants at %s, through a TCP proxy on 127.0.0.1 (%s) that "+
+			"holds every chunk it reads for half the added round-trip time (%s) each way before writing it on. Per direction "+
+			"one goroutine reads and stamps each chunk with its due time, another writes each when due: chunks in flight are "+
+			"held side by side, so the proxy adds latency, not a bandwidth cap. The Go variants' pools dial the proxy; pgbench "+
+			"reaches it with `-h 127.0.0.1 -p PORT`. These cells take their turns in the same rounds as the others. "+
+			"*Measured* is what the proxy really added: twice the mean time it held a chunk. It is never less than the "+
+			"nominal delay and is more by the proxy's wake-up latency, which grows with the load on the machine, so read a "+
+			"row against its measured delay. At 0 ms the proxy only forwards: against the table above, that "+
+			"row shows its own cost. Its CPU comes from the same cores as everyone's.\n\n",
+			clientsLabel(r.Config.RTTClients), where, strings.Join(delays, ", "))
+		if charts.RTT != "" {
+			p("![TPC-B transactions per second against added round-trip time, per variant](%s)\n\n", charts.RTT)
+		}
+		p("| variant | added RTT | measured | TPS | p50 | p99 | round trips | × pgbench TPC-B (rounds) | × (a) (rounds) |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, c := range r.RTTCells {
+			p("| %s |\n", strings.Join(r.rttRow(c), " | "))
+		}
+	}
+
+	p("\n#### Where the time goes\n\nPer transaction, over the cells straight to the server: the round trips the client made "+
 		"(its writes to the socket; pgx flushes once per round trip), its heap allocations, the CPU time of the client "+
 		"process (pgbench, or this Go process) and of the server's processes (read from /proc; only for a server on this "+
 		"machine), and the CPU time of both over the measured time (\"cores busy\": near %d, the machine was the limit). "+
@@ -364,29 +530,28 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 	p("\nData check after the last round: sum(abalance) = %d, sum(tbalance) = %d, sum(bbalance) = %d, "+
 		"sum(history.delta) = %d over %d committed transactions: %s.\n\n", c.Accounts, c.Tellers, c.Branches, c.History, c.HistoryRows, check)
 
-	p("### Targets (reported, not asserted)\n\n| target | clients | want | measured | |\n|---|--:|--:|--:|---|\n")
+	p("### Targets (reported, not asserted)\n\n")
+	p("*Met* and *MISSED* when every round agrees with the whole cells; otherwise the verdict says that the difference " +
+		"is within the noise.\n\n")
+	p("| target | where | want | measured (rounds) | |\n|---|---|--:|--:|---|\n")
 	for _, t := range r.Targets() {
-		n := "-"
-		if t.Clients > 0 {
-			n = fmt.Sprint(t.Clients)
-		}
-		p("| %s | %s | ≥ %.1f× | %.2f× | %s |\n", t.Name, n, t.Want, t.Got, metLabel(t.Met()))
+		p("| %s | %s | ≥ %.2f× | %s | %s |\n", t.Name, t.Where(), t.Want, t.Got.Times(), t.Verdict())
 	}
 
 	p("\n### Bulk load: %d products, median of %d\n\n", r.Config.CopyRows, r.Config.CopyReps)
 	p("The same rows each time (a quarter without description), into an empty `products` table of the ERP schema " +
-		"(unique sku, check constraints, identity); the methods take turns.\n\n")
-	p("| method | median | rows/s | × psql \\copy |\n|---|--:|--:|--:|\n")
+		"(unique sku, check constraints, identity); the methods take turns, and the range is over the repetitions.\n\n")
+	p("| method | median | rows/s | × psql \\copy (reps) |\n|---|--:|--:|--:|\n")
 	for _, l := range r.Load {
-		p("| %s | %s | %.0f | %.2f |\n", l.Method, ms(l.Median), l.RowsPerSecond(), r.VsPsql(l))
+		p("| %s | %s | %.0f | %s |\n", l.Method, ms(l.Median), l.RowsPerSecond(), r.VsPsql(l))
 	}
 
 	s := r.Setup
 	p("\n### A migrated database for a test: median of %d\n\n", s.Reps)
-	p("Both ways end with a pinged pool on the new database; they take turns.\n\n")
-	p("| way | median | × dbtest-style clone |\n|---|--:|--:|\n")
+	p("Both ways end with a pinged pool on the new database; they take turns, and the range is over the repetitions.\n\n")
+	p("| way | median | × dbtest-style clone (reps) |\n|---|--:|--:|\n")
 	for _, w := range r.setupWays() {
-		p("| %s | %s | %.2f |\n", w.md, ms(w.d), ratio(w.d.Seconds(), s.Clone.Seconds()))
+		p("| %s | %s | %s |\n", w.md, ms(w.d), w.vsClone(s))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -396,9 +561,9 @@ func (r *Report) WriteMarkdown(w io.Writer, chart string) error {
 // replaced by the report's Markdown, so that the hand-written analysis around
 // it survives a new run. A doc without the markers (or empty) becomes a new
 // document around the results.
-func (r *Report) UpdateMarkdown(doc []byte, chart string) ([]byte, error) {
+func (r *Report) UpdateMarkdown(doc []byte, charts Charts) ([]byte, error) {
 	var gen bytes.Buffer
-	if err := r.WriteMarkdown(&gen, chart); err != nil {
+	if err := r.WriteMarkdown(&gen, charts); err != nil {
 		return nil, err
 	}
 	results := beginMarker + "\n" + gen.String() + endMarker

@@ -6,12 +6,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cortexerp/datalayer/internal/secret"
 	"github.com/cortexerp/datalayer/localpg"
 )
 
@@ -28,6 +34,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("check config: %w", err)
+	}
+	if _, ok := os.LookupEnv(proxyEnv); ok {
+		// Started as a proxy by a Run whose program does not call ProxyMain:
+		// running again would start proxies of its own.
+		return nil, fmt.Errorf("run: %s is set: this process was started as a delaying proxy; call bench.ProxyMain first in main", proxyEnv)
 	}
 	pgbench, err := findTool(cfg.Pgbench, "pgbench")
 	if err != nil {
@@ -138,8 +149,9 @@ func randomSuffix() string {
 	return hex.EncodeToString(b)
 }
 
-// tpcb initialises pgbench's tables and runs every variant at every client
-// count, round after round.
+// tpcb initialises pgbench's tables and runs every variant under every
+// condition (each client count, each delay through the proxy), round after
+// round, interleaved.
 func (r *run) tpcb(ctx context.Context, rep *Report) error {
 	name, err := r.createDatabase(ctx, "bench_tpcb")
 	if err != nil {
@@ -161,37 +173,56 @@ func (r *run) tpcb(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("warm up: %w", err)
 	}
 
-	slice := r.cfg.Slice()
+	proxies := map[time.Duration]delayer{}
+	if len(r.cfg.RTTs) > 0 {
+		network, addr, err := serverAddr(url)
+		if err != nil {
+			return err
+		}
+		for _, d := range r.cfg.RTTs {
+			var p delayer
+			if r.cfg.ProxyProcess {
+				p, err = startProxyChild(network, addr, d)
+			} else {
+				p, err = newDelayProxy(network, addr, d)
+			}
+			if err != nil {
+				return err
+			}
+			defer func() { _ = p.Close() }()
+			proxies[d] = p
+		}
+	}
+
+	conds := r.conditions()
 	cells := map[cellKey]*Cell{}
-	for _, v := range AllVariants() {
-		for _, c := range r.cfg.Clients {
-			cells[cellKey{v, c}] = &Cell{Variant: v, Clients: c}
+	for _, cond := range conds {
+		for _, v := range AllVariants() {
+			cells[cellKey{v, cond}] = &Cell{Variant: v, Clients: cond.clients, Proxied: cond.proxied, RTT: cond.rtt}
 		}
 	}
 	for round := range r.cfg.Rounds {
-		for ci, clients := range rotate(r.cfg.Clients, round) {
+		for ci, cond := range rotate(conds, round) {
 			for _, v := range rotate(AllVariants(), round+ci) {
-				var res sliceResult
-				var err error
-				if v.IsPgbench() {
-					res, err = runPgbenchSlice(ctx, r.pgbench, conn, v, clients, slice, r.tmp, r.server)
-				} else {
-					seed := uint64(round)<<32 | uint64(clients)<<16 | uint64(slices.Index(AllVariants(), v))<<8
-					res, err = runGoSlice(ctx, url, v, clients, r.cfg.Scale, slice, seed, r.server)
-				}
+				seed := uint64(round)<<32 | uint64(slices.Index(conds, cond))<<16 | uint64(slices.Index(AllVariants(), v))<<8
+				res, err := r.slice(ctx, url, conn, proxies[cond.rtt], v, cond, seed)
 				if err != nil {
 					return err
 				}
-				cells[cellKey{v, clients}].add(res)
-				progress(r.cfg, "round %d/%d  %-22s %3d clients  %8.0f tps", round+1, r.cfg.Rounds, v, clients, ratio(float64(res.n), res.elapsed.Seconds()))
+				cells[cellKey{v, cond}].add(res)
+				progress(r.cfg, "round %d/%d  %-36s %-24s %8.0f tps", round+1, r.cfg.Rounds, v, cond, ratio(float64(res.n), res.elapsed.Seconds()))
 			}
 		}
 	}
 	for _, v := range AllVariants() {
-		for _, c := range r.cfg.Clients {
-			cell := cells[cellKey{v, c}]
+		for _, cond := range conds {
+			cell := cells[cellKey{v, cond}]
 			cell.finish()
-			rep.Cells = append(rep.Cells, *cell)
+			if cond.proxied {
+				rep.RTTCells = append(rep.RTTCells, *cell)
+			} else {
+				rep.Cells = append(rep.Cells, *cell)
+			}
 		}
 	}
 
@@ -209,8 +240,85 @@ func (r *run) tpcb(ctx context.Context, rep *Report) error {
 var errInconsistent = errors.New("the sums of abalance, tbalance, bbalance and history delta differ")
 
 type cellKey struct {
-	v       Variant
+	v    Variant
+	cond condition
+}
+
+// condition is what a variant runs against in one cell: a client count,
+// connected straight to the server or through the delaying proxy.
+type condition struct {
 	clients int
+	proxied bool
+	rtt     time.Duration // what the proxy adds to a round trip
+}
+
+func (c condition) String() string {
+	if !c.proxied {
+		return fmt.Sprintf("%3d clients", c.clients)
+	}
+	return fmt.Sprintf("%3d clients, %v RTT", c.clients, c.rtt)
+}
+
+// conditions are the cells' conditions: every client count straight to the
+// server, then every delay through the proxy at RTTClients clients.
+func (r *run) conditions() []condition {
+	var cs []condition
+	for _, n := range r.cfg.Clients {
+		cs = append(cs, condition{clients: n})
+	}
+	for _, d := range r.cfg.RTTs {
+		cs = append(cs, condition{clients: r.cfg.RTTClients, proxied: true, rtt: d})
+	}
+	return cs
+}
+
+// slice runs variant v once under cond, through proxy when cond says so.
+func (r *run) slice(ctx context.Context, url string, conn clientConn, proxy delayer, v Variant, cond condition, seed uint64) (sliceResult, error) {
+	var addr *net.TCPAddr
+	var chunks0 int64
+	var held0 time.Duration
+	if cond.proxied {
+		addr = proxy.Addr()
+		conn = conn.via(addr)
+		var err error
+		if chunks0, held0, err = proxy.stats(); err != nil {
+			return sliceResult{}, err
+		}
+	}
+	var res sliceResult
+	var err error
+	if v.IsPgbench() {
+		res, err = runPgbenchSlice(ctx, r.pgbench, conn, v, cond.clients, r.cfg.Slice(), r.tmp, r.server)
+	} else {
+		res, err = runGoSlice(ctx, url, addr, v, cond.clients, r.cfg.Scale, r.cfg.Slice(), seed, r.server)
+	}
+	if err != nil {
+		if cond.proxied {
+			return sliceResult{}, fmt.Errorf("%v through the proxy: %w", cond.rtt, err)
+		}
+		return sliceResult{}, err
+	}
+	if cond.proxied {
+		chunks1, held1, err := proxy.stats()
+		if err != nil {
+			return sliceResult{}, err
+		}
+		res.prof.proxyChunks, res.prof.proxyHeld = chunks1-chunks0, held1-held0
+	}
+	return res, nil
+}
+
+// serverAddr is the network address a connection string names (its first
+// host): TCP, or the socket file of a Unix-domain socket directory.
+func serverAddr(connString string) (network, addr string, err error) {
+	cfg, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return "", "", fmt.Errorf("read server address: %w", secret.Error(err))
+	}
+	if strings.HasPrefix(cfg.Host, "/") {
+		return "unix", filepath.Join(cfg.Host, ".s.PGSQL."+strconv.Itoa(int(cfg.Port))), nil
+	}
+	return "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), nil
 }
 
 // consistency reads the sums TPC-B keeps equal.

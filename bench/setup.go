@@ -50,6 +50,14 @@ type SetupResult struct {
 	// BareCloneFileCopy is BareClone with STRATEGY FILE_COPY instead of
 	// PostgreSQL 15's default WAL_LOG; 0 before PostgreSQL 15.
 	BareCloneFileCopy time.Duration
+
+	reps setupReps
+}
+
+// setupReps are the set-up times of each repetition, in order, for the
+// ranges of the ratios.
+type setupReps struct {
+	clone, fresh, createDB, migrateUp, bare, bareFileCopy []time.Duration
 }
 
 // setup times SetupReps clones against as many fresh migrated databases,
@@ -175,6 +183,7 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 	}
 	res.Clone, res.Fresh, res.MigrateUp, res.CreateDB = median(clones), median(fresh), median(ups), median(creates)
 	res.BareClone, res.BareCloneFileCopy = median(bare), median(fileCopy)
+	res.reps = setupReps{clone: clones, fresh: fresh, createDB: creates, migrateUp: ups, bare: bare, bareFileCopy: fileCopy}
 	rep.Setup = res
 	return nil
 }

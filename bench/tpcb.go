@@ -39,11 +39,16 @@ const (
 	// UowBatch is uow.Do with the four typed writes of tpcbgen queued into one
 	// batch (BEGIN pipelined with it), then the typed SELECT.
 	UowBatch Variant = "(d) uow.Do + batch"
+	// UowWriteBehind is (c)'s code, unchanged, in a UnitOfWork built with
+	// uow.WithWriteBehind: the :exec writes wait for the next round trip,
+	// so BEGIN and the account update ride with the SELECT, and the other
+	// three writes with COMMIT.
+	UowWriteBehind Variant = "(e) uow.Do + tpcbgen + WriteBehind"
 )
 
 // AllVariants returns every variant in report order.
 func AllVariants() []Variant {
-	return []Variant{PgbenchTPCB, PgbenchSelect, PgxBegin, PgxBeginFunc, UowTyped, UowBatch}
+	return []Variant{PgbenchTPCB, PgbenchSelect, PgxBegin, PgxBeginFunc, UowTyped, UowBatch, UowWriteBehind}
 }
 
 // IsPgbench reports whether v runs in pgbench rather than in this process.
@@ -120,6 +125,11 @@ func goTransaction(v Variant, pool *pgxpool.Pool) (txFunc, error) {
 		u := uow.New(pool, tpcbgen.New)
 		return func(ctx context.Context, p txParams) error {
 			return u.Do(ctx, func(ctx context.Context, q *tpcbgen.Queries) error { return batched(ctx, u.DB(ctx), q, p) })
+		}, nil
+	case UowWriteBehind:
+		u := uow.New(pool, tpcbgen.New, uow.WithWriteBehind())
+		return func(ctx context.Context, p txParams) error {
+			return u.Do(ctx, func(ctx context.Context, q *tpcbgen.Queries) error { return typed(ctx, q, p) })
 		}, nil
 	}
 	return nil, fmt.Errorf("variant %q does not run in Go", v)
@@ -204,13 +214,17 @@ type profile struct {
 	allocs     uint64        // heap allocations (Go variants)
 	clientCPU  time.Duration // the client process's CPU time
 	serverCPU  time.Duration // the server processes' CPU time
+
+	proxyChunks int64         // chunks the delaying proxy forwarded (proxied cells)
+	proxyHeld   time.Duration // the time it held them, summed
 }
 
 // runGoSlice runs v with clients goroutines over a pool of as many
 // connections for d. The connections are opened before the clock starts,
 // as pgbench opens its own; statements are prepared inside the slice, on
-// first use, as pgbench -M prepared prepares them.
-func runGoSlice(ctx context.Context, url string, v Variant, clients, scale int, d time.Duration, seed uint64, server serverCPU) (sliceResult, error) {
+// first use, as pgbench -M prepared prepares them. With a proxy the
+// connections go through it instead of to the server's address.
+func runGoSlice(ctx context.Context, url string, proxy *net.TCPAddr, v Variant, clients, scale int, d time.Duration, seed uint64, server serverCPU) (sliceResult, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return sliceResult{}, fmt.Errorf("parse url: %w", err)
@@ -219,6 +233,9 @@ func runGoSlice(ctx context.Context, url string, v Variant, clients, scale int, 
 	var writes atomic.Int64
 	dial := pcfg.ConnConfig.DialFunc
 	pcfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if proxy != nil {
+			network, addr = "tcp", proxy.String()
+		}
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
