@@ -54,10 +54,16 @@ func (c cut) String() string {
 // injector ends the session of the next write on a pool's connections, at
 // the point armed.
 type injector struct {
-	mu    sync.Mutex
-	armed cut
-	fired chan struct{} // closed when the armed fault happened
+	mu          sync.Mutex
+	armed       cut
+	fired       chan struct{} // closed when the armed fault happened
+	dropCancels bool          // after a cut: the network is gone for pgx's cancel request too
 }
+
+// cancelRequestCode starts a CancelRequest message, which pgx sends on a
+// connection of its own when it abandons one (it would cancel the COMMIT the
+// server is about to run).
+const cancelRequestCode = 80877102
 
 // arm makes the next write (the COMMIT, when fn arms it last) the fault's.
 func (in *injector) arm(c cut) {
@@ -65,6 +71,7 @@ func (in *injector) arm(c cut) {
 	defer in.mu.Unlock()
 	in.armed = c
 	in.fired = make(chan struct{})
+	in.dropCancels = false
 }
 
 // wrap returns dial with every connection watched by in.
@@ -91,9 +98,16 @@ type faultConn struct {
 
 func (c *faultConn) Write(b []byte) (int, error) {
 	c.in.mu.Lock()
-	armed, fired := c.in.armed, c.in.fired
+	armed, fired, dropCancels := c.in.armed, c.in.fired, c.in.dropCancels
 	c.in.armed = 0
+	if armed == cutAfterWrite {
+		c.in.dropCancels = true
+	}
 	c.in.mu.Unlock()
+	if dropCancels && len(b) == 16 && binary.BigEndian.Uint32(b[4:8]) == cancelRequestCode {
+		_ = c.Conn.Close()
+		return 0, net.ErrClosed
+	}
 	if armed == 0 {
 		return c.Conn.Write(b)
 	}
