@@ -20,6 +20,12 @@ func (m *Migrator) wrap(op string, err error) error {
 		// goose's "failed to initialize: " adds nothing to ours.
 		return fmt.Errorf("migrate %s: %w", op, le)
 	}
+	if de := (*DriftError)(nil); errors.As(err, &de) {
+		return fmt.Errorf("migrate %s: %w", op, de)
+	}
+	if me := (*missingError)(nil); errors.As(err, &me) {
+		return fmt.Errorf("migrate %s: %w", op, me)
+	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("migrate %s: %w", op, secret.Error(err))

@@ -28,7 +28,8 @@ var ErrLocked = errors.New("another migration holds the migration lock")
 // runs one operation at a time per Provider; the mutex only guards the fields.
 
 type sessionLocker struct {
-	wait time.Duration
+	wait  time.Duration
+	hooks *sessionHooks
 
 	mu      sync.Mutex
 	current lock.SessionLocker
@@ -52,10 +53,18 @@ func (l *sessionLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	l.mu.Lock()
 	l.pgConn = pc
 	l.mu.Unlock()
+	if err := l.hooks.afterLock(ctx, conn); err != nil {
+		// goose releases only locks it was told were taken.
+		return errors.Join(err, l.unlock(context.WithoutCancel(ctx), conn))
+	}
 	return nil
 }
 
 func (l *sessionLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	return errors.Join(l.hooks.beforeUnlock(ctx, conn), l.unlock(ctx, conn))
+}
+
+func (l *sessionLocker) unlock(ctx context.Context, conn *sql.Conn) error {
 	l.mu.Lock()
 	inner, pc := l.current, l.pgConn
 	l.mu.Unlock()
@@ -96,6 +105,7 @@ func pgConnOf(conn *sql.Conn) *pgconn.PgConn {
 type tableLocker struct {
 	wait   time.Duration
 	logger *slog.Logger
+	hooks  *sessionHooks
 
 	mu      sync.Mutex
 	current lock.Locker
@@ -119,10 +129,17 @@ func (l *tableLocker) Lock(ctx context.Context, db *sql.DB) error {
 	if err := inner.Lock(ctx, db); err != nil {
 		return lockError(ctx, err, l.wait, "table lock")
 	}
+	if err := l.hooks.afterLock(ctx, db); err != nil {
+		return errors.Join(err, l.unlock(context.WithoutCancel(ctx), db))
+	}
 	return nil
 }
 
 func (l *tableLocker) Unlock(ctx context.Context, db *sql.DB) error {
+	return errors.Join(l.hooks.beforeUnlock(ctx, db), l.unlock(ctx, db))
+}
+
+func (l *tableLocker) unlock(ctx context.Context, db *sql.DB) error {
 	l.mu.Lock()
 	inner := l.current
 	l.mu.Unlock()

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/pressly/goose/v3"
 )
@@ -30,6 +32,12 @@ type Migrator struct {
 	fsys   fs.FS
 	cfg    config
 	tracer *stmtTracer // nil unless the Migrator opened db itself
+	hooks  *sessionHooks
+	// preflight takes and releases the migration lock, running the hooks.
+	preflight func(ctx context.Context) error
+
+	mu        sync.Mutex // one operation at a time; guards baselined
+	baselined []string
 }
 
 // New returns a Migrator for the migrations at the root of fsys
@@ -60,10 +68,34 @@ func newMigrator(db *sql.DB, fsys fs.FS, cfg config, own bool, tr *stmtTracer) (
 	if cfg.logger != nil {
 		gopts = append(gopts, goose.WithSlog(cfg.logger), goose.WithVerbose(true))
 	}
+	if cfg.allowMissing {
+		gopts = append(gopts, goose.WithAllowOutofOrder(true))
+	}
+	hooks := &sessionHooks{}
+	var preflight func(ctx context.Context) error
 	if cfg.tableLock {
-		gopts = append(gopts, goose.WithLocker(&tableLocker{wait: cfg.lockWait, logger: orDiscard(cfg.logger)}))
+		l := &tableLocker{wait: cfg.lockWait, logger: orDiscard(cfg.logger), hooks: hooks}
+		gopts = append(gopts, goose.WithLocker(l))
+		preflight = func(ctx context.Context) error {
+			if err := l.Lock(ctx, db); err != nil {
+				return err
+			}
+			return l.Unlock(context.WithoutCancel(ctx), db)
+		}
 	} else {
-		gopts = append(gopts, goose.WithSessionLocker(&sessionLocker{wait: cfg.lockWait}))
+		l := &sessionLocker{wait: cfg.lockWait, hooks: hooks}
+		gopts = append(gopts, goose.WithSessionLocker(l))
+		preflight = func(ctx context.Context) error {
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = conn.Close() }() // back to the pool; the lock is released below
+			if err := l.SessionLock(ctx, conn); err != nil {
+				return err
+			}
+			return l.SessionUnlock(context.WithoutCancel(ctx), conn)
+		}
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, gopts...)
 	if err != nil {
@@ -72,7 +104,7 @@ func newMigrator(db *sql.DB, fsys fs.FS, cfg config, own bool, tr *stmtTracer) (
 		}
 		return nil, fmt.Errorf("new migrator: %w", err)
 	}
-	return &Migrator{p: p, db: db, ownDB: own, fsys: fsys, cfg: cfg, tracer: tr}, nil
+	return &Migrator{p: p, db: db, ownDB: own, fsys: fsys, cfg: cfg, tracer: tr, hooks: hooks, preflight: preflight}, nil
 }
 
 func orDiscard(l *slog.Logger) *slog.Logger {
@@ -93,20 +125,32 @@ func (m *Migrator) Close() error {
 	return nil
 }
 
+// Checksums: inside the migration lock, every operation below records in
+// ChecksumTable the SHA-256 of each applied migration file and drops the rows
+// of those rolled back. Up, UpByOne, UpTo and Redo first compare the applied
+// files with their recorded checksums and refuse to run when one changed
+// ([ErrDrift]; see [WithAcceptDrift]) or when an older migration was never
+// applied ([ErrMissing]; see [WithAllowMissing]). Migrations applied before
+// checksums were kept are recorded as they are now: see [Migrator.Baselined].
+
 // Up applies every pending migration, in order. It returns the migrations
 // applied; with an error, those applied before the failing one.
 func (m *Migrator) Up(ctx context.Context) ([]Result, error) {
-	rs, err := m.p.Up(ctx)
-	return m.results("up", rs, err)
+	return m.locked(ctx, "up", true, func() ([]Result, error) {
+		rs, err := m.p.Up(ctx)
+		return m.results("up", rs, err)
+	})
 }
 
 // UpByOne applies the next pending migration. Nothing pending: no result, no error.
 func (m *Migrator) UpByOne(ctx context.Context) ([]Result, error) {
-	r, err := m.p.UpByOne(ctx)
-	if errors.Is(err, goose.ErrNoNextVersion) {
-		return nil, nil
-	}
-	return m.results("up-by-one", single(r), err)
+	return m.locked(ctx, "up-by-one", true, func() ([]Result, error) {
+		r, err := m.p.UpByOne(ctx)
+		if errors.Is(err, goose.ErrNoNextVersion) {
+			return nil, nil
+		}
+		return m.results("up-by-one", single(r), err)
+	})
 }
 
 // UpTo applies pending migrations up to and including version.
@@ -114,17 +158,23 @@ func (m *Migrator) UpTo(ctx context.Context, version int64) ([]Result, error) {
 	if version < 1 {
 		return nil, fmt.Errorf("migrate up-to: version %d must be at least 1", version)
 	}
-	rs, err := m.p.UpTo(ctx, version)
-	return m.results(fmt.Sprintf("up-to %d", version), rs, err)
+	return m.locked(ctx, fmt.Sprintf("up-to %d", version), true, func() ([]Result, error) {
+		rs, err := m.p.UpTo(ctx, version)
+		return m.results(fmt.Sprintf("up-to %d", version), rs, err)
+	})
 }
 
 // Down rolls back the latest applied migration. Nothing applied: no result, no error.
 func (m *Migrator) Down(ctx context.Context) ([]Result, error) {
+	return m.locked(ctx, "down", false, func() ([]Result, error) { return m.down(ctx, "down") })
+}
+
+func (m *Migrator) down(ctx context.Context, op string) ([]Result, error) {
 	r, err := m.p.Down(ctx)
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return nil, nil
 	}
-	return m.results("down", single(r), err)
+	return m.results(op, single(r), err)
 }
 
 // DownTo rolls back applied migrations newer than version (0: all of them).
@@ -132,26 +182,65 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) ([]Result, error) 
 	if version < 0 {
 		return nil, fmt.Errorf("migrate down-to: version %d must not be negative", version)
 	}
-	rs, err := m.p.DownTo(ctx, version)
-	return m.results(fmt.Sprintf("down-to %d", version), rs, err)
+	return m.locked(ctx, fmt.Sprintf("down-to %d", version), false, func() ([]Result, error) {
+		rs, err := m.p.DownTo(ctx, version)
+		return m.results(fmt.Sprintf("down-to %d", version), rs, err)
+	})
 }
 
 // Redo rolls back the latest applied migration and applies it again. The two
 // steps take the migration lock separately.
 func (m *Migrator) Redo(ctx context.Context) ([]Result, error) {
-	down, err := m.Down(ctx)
-	if err != nil || len(down) == 0 {
-		return down, err
-	}
-	r, err := m.p.ApplyVersion(ctx, down[0].Version, true)
-	rs, err := m.results("redo", single(r), err)
-	return append(down, rs...), err
+	return m.locked(ctx, "redo", true, func() ([]Result, error) {
+		down, err := m.down(ctx, "redo")
+		if err != nil || len(down) == 0 {
+			return down, err
+		}
+		r, err := m.p.ApplyVersion(ctx, down[0].Version, true)
+		rs, err := m.results("redo", single(r), err)
+		return append(down, rs...), err
+	})
 }
 
 // Reset rolls back every applied migration.
 func (m *Migrator) Reset(ctx context.Context) ([]Result, error) {
-	rs, err := m.p.DownTo(ctx, 0)
-	return m.results("reset", rs, err)
+	return m.locked(ctx, "reset", false, func() ([]Result, error) {
+		rs, err := m.p.DownTo(ctx, 0)
+		return m.results("reset", rs, err)
+	})
+}
+
+// locked runs one operation with the checksum hooks armed (check: refuse
+// drift and missing migrations first). goose's Up and UpByOne look for
+// pending migrations without the lock and return early when there are none
+// (or fail on missing ones), so with check the hooks first run once in a
+// lock of their own; they run again in the operation's locked session.
+func (m *Migrator) locked(ctx context.Context, op string, check bool, fn func() ([]Result, error)) ([]Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	run := &checksumRun{
+		sources: m.p.ListSources(), fsys: m.fsys, check: check,
+		acceptDrift: m.cfg.acceptDrift, allowMissing: m.cfg.allowMissing,
+	}
+	m.hooks.arm(run)
+	defer m.hooks.arm(nil)
+	defer func() { m.baselined = run.baselined }()
+	if check {
+		if err := m.preflight(ctx); err != nil {
+			return nil, m.wrap(op, err)
+		}
+	}
+	return fn()
+}
+
+// Baselined returns the files whose checksums the last Up, Down or other
+// operation recorded for the first time: migrations applied before
+// checksums were kept (by an older version of this kit or by goose itself),
+// taken as they are now. Empty when there were none.
+func (m *Migrator) Baselined() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.baselined)
 }
 
 // Status lists every known migration, by version, with its state.
@@ -160,13 +249,20 @@ func (m *Migrator) Status(ctx context.Context) ([]MigrationStatus, error) {
 	if err != nil {
 		return nil, m.wrap("status", err)
 	}
+	recorded, err := m.checksums(ctx)
+	if err != nil {
+		return nil, m.wrap("status", err)
+	}
 	out := make([]MigrationStatus, 0, len(ss))
 	for _, s := range ss {
 		file := baseName(s.Source.Path)
 		st := MigrationStatus{Version: s.Source.Version, File: file, Name: nameOf(file), AppliedAt: s.AppliedAt}
 		st.State = StatePending
+		st.Checksum = fileSum(m.fsys, s.Source)
 		if s.State == goose.StateApplied {
 			st.State = StateApplied
+			st.RecordedChecksum = recorded[s.Source.Version]
+			st.Drift = st.RecordedChecksum != "" && st.Checksum != "" && st.RecordedChecksum != st.Checksum
 		}
 		out = append(out, st)
 	}

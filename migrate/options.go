@@ -36,6 +36,8 @@ type config struct {
 	connectTimeout time.Duration
 	logger         *slog.Logger
 	goMigrations   []*goose.Migration
+	acceptDrift    bool
+	allowMissing   bool
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -139,6 +141,29 @@ func WithGoMigrations(ms ...*goose.Migration) Option {
 			}
 		}
 		c.goMigrations = append(c.goMigrations, ms...)
+		return nil
+	})
+}
+
+// WithAcceptDrift lets Up, UpByOne, UpTo and Redo run when an applied
+// migration's file changed since it was applied ([ErrDrift]), and records
+// the file's new checksum. The changed text is not run again: use it when
+// the edit did not change what the migration does (a comment, formatting),
+// or after applying the difference by hand.
+func WithAcceptDrift() Option {
+	return optionFunc(func(c *config) error {
+		c.acceptDrift = true
+		return nil
+	})
+}
+
+// WithAllowMissing lets Up, UpByOne and UpTo apply migrations older than
+// the database's current version that were never applied (a branch merged
+// late), before the newer pending ones (goose's WithAllowOutofOrder).
+// Without it they fail with [ErrMissing], naming the files.
+func WithAllowMissing() Option {
+	return optionFunc(func(c *config) error {
+		c.allowMissing = true
 		return nil
 	})
 }

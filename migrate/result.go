@@ -74,6 +74,15 @@ type MigrationStatus struct {
 	State State
 	// AppliedAt is when it was applied; zero when pending.
 	AppliedAt time.Time
+	// Checksum is the hex SHA-256 of the file now; "" for a Go migration
+	// without a file.
+	Checksum string
+	// RecordedChecksum is the checksum recorded when it was applied; "" when
+	// pending, or applied before checksums were kept (the next Up records it).
+	RecordedChecksum string
+	// Drift reports that the file changed since it was applied: Up refuses
+	// to run until it is restored or accepted (WithAcceptDrift).
+	Drift bool
 }
 
 func resultFrom(r *goose.MigrationResult) Result {

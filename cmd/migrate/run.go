@@ -97,6 +97,8 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	lockTimeout := fset.Duration("lock-timeout", migrate.DefaultLockTimeout, "lock_timeout for migration statements; 0 keeps the server's setting")
 	lockWait := fset.Duration("lock-wait", migrate.DefaultLockWait, "how long to wait for another migration to finish")
 	pgbouncer := fset.Bool("pgbouncer", false, "use a table lock instead of an advisory session lock (PgBouncer transaction mode)")
+	acceptDrift := fset.Bool("accept-drift", false, "run even though an applied migration file changed, recording its new checksum (the new text is not run)")
+	allowMissing := fset.Bool("allow-missing", false, "apply migrations older than the current version that were never applied (a branch merged late)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fset.SetOutput(stdout)
@@ -116,6 +118,12 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	c.opts = append(c.opts, migrate.WithLockTimeout(lockTimeout.Round(time.Millisecond)), migrate.WithLockWait(*lockWait))
 	if *pgbouncer {
 		c.opts = append(c.opts, migrate.WithTableLock())
+	}
+	if *acceptDrift {
+		c.opts = append(c.opts, migrate.WithAcceptDrift())
+	}
+	if *allowMissing {
+		c.opts = append(c.opts, migrate.WithAllowMissing())
 	}
 	rest := fset.Args()
 	if len(rest) == 0 {
@@ -230,6 +238,9 @@ func execute(ctx context.Context, c command, env func(string) string, out *print
 	case "reset":
 		rs, err = m.Reset(ctx)
 	}
+	for _, f := range m.Baselined() {
+		out.printf("recorded checksum of %s (applied before checksums were kept)\n", f)
+	}
 	for _, r := range rs {
 		out.printf("%s\n", r)
 	}
@@ -277,7 +288,17 @@ func printStatus(ctx context.Context, m *migrate.Migrator, out *printer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED AT") // errors surface at Flush
+	// The CHECKSUM column shows only when some applied file changed or has
+	// no recorded checksum yet.
+	showSums := false
+	for _, s := range ss {
+		showSums = showSums || checksumState(s) != "" && checksumState(s) != "ok"
+	}
+	if showSums {
+		_, _ = fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED AT\tCHECKSUM") // errors surface at Flush
+	} else {
+		_, _ = fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED AT")
+	}
 	for _, s := range ss {
 		at := "pending"
 		if s.State == migrate.StateApplied {
@@ -287,9 +308,27 @@ func printStatus(ctx context.Context, m *migrate.Migrator, out *printer) error {
 		if name == "" {
 			name = "(go)"
 		}
-		_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\n", s.Version, name, at)
+		if showSums {
+			_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", s.Version, name, at, checksumState(s))
+		} else {
+			_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\n", s.Version, name, at)
+		}
 	}
 	return tw.Flush()
+}
+
+// checksumState says whether an applied file still matches its recorded checksum.
+func checksumState(s migrate.MigrationStatus) string {
+	switch {
+	case s.State != migrate.StateApplied || s.Checksum == "":
+		return ""
+	case s.RecordedChecksum == "":
+		return "not recorded (the next up records it)"
+	case s.Drift:
+		return fmt.Sprintf("CHANGED (recorded %.12s…, file %.12s…)", s.RecordedChecksum, s.Checksum)
+	default:
+		return "ok"
+	}
 }
 
 // printer writes to stdout and keeps the first write error for the exit status.
