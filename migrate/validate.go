@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,7 +20,9 @@ import (
 
 // Validate checks the migrations at the root of fsys without a database:
 // every *.sql and *.go file is named NNNNN_name.ext, versions run 1, 2, 3 …
-// without gaps or duplicates, every SQL file parses with goose's own parser
+// without gaps or duplicates (or, in a project numbered the way goose create
+// does by default, every file is named YYYYMMDDhhmmss_name.ext: unique
+// timestamps, never mixed with sequential numbers), every SQL file parses with goose's own parser
 // (annotations, StatementBegin/End, semicolons), writes its annotations as
 // goose reads them (-- +goose Down: not -- +GOOSE Down, which goose takes for
 // a comment) and has a non-empty Down section. It reports every problem
@@ -62,10 +65,34 @@ func Validate(fsys fs.FS) error {
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.version, b.version) })
-	for i, e := range entries {
-		if want := int64(i + 1); e.version != want {
-			problems = append(problems, fmt.Errorf("%s: version %d out of sequence: want %05d (versions run 1, 2, 3 … without gaps)", e.file, e.version, want))
-			break
+	var stamped, sequential []entry
+	for _, e := range entries {
+		if timestamped(e.file) {
+			stamped = append(stamped, e)
+		} else {
+			sequential = append(sequential, e)
+		}
+	}
+	switch {
+	case len(sequential) == 0:
+		// goose's default numbering (goose create): timestamps, unique
+		// and in any order, no gaps to check.
+	case len(stamped) > 0:
+		// A mix: name the files numbered the way most are not.
+		odd, kind, most := stamped, "timestamp", "sequential"
+		if len(stamped) > len(sequential) {
+			odd, kind, most = sequential, "sequential", "timestamped"
+		}
+		for _, e := range odd {
+			problems = append(problems, fmt.Errorf("%s: %s version %d among %s ones: number every file one way "+
+				"(NNNNN_name sequential, or goose's timestamps YYYYMMDDhhmmss_name)", e.file, kind, e.version, most))
+		}
+	default:
+		for i, e := range entries {
+			if want := int64(i + 1); e.version != want {
+				problems = append(problems, fmt.Errorf("%s: version %d out of sequence: want %05d (versions run 1, 2, 3 … without gaps)", e.file, e.version, want))
+				break
+			}
 		}
 	}
 	problems = append(problems, parseAll(fsys, skip)...)
@@ -74,6 +101,19 @@ func Validate(fsys fs.FS) error {
 	}
 	return nil
 }
+
+// timestamped reports whether a migration is numbered the way goose create
+// does by default: a 14-digit UTC time, 20261201190800_name.sql.
+func timestamped(file string) bool {
+	num, _, ok := strings.Cut(file, "_")
+	if !ok || len(num) != len(timestampFormat) {
+		return false
+	}
+	_, err := time.Parse(timestampFormat, num)
+	return err == nil
+}
+
+const timestampFormat = "20060102150405"
 
 // parseAll runs each SQL migration up and down through goose against a
 // driver that executes nothing: goose's parser decides, exactly as it will
