@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgerrcode"
@@ -42,16 +41,6 @@ DROP TABLE invoices;
 // make generate turns it into q.InvoiceCreate, u.DB(ctx) runs it in the same
 // transaction as the typed queries.
 const invoiceCreate = `INSERT INTO invoices (order_id, amount) VALUES ($1, $2) RETURNING id`
-
-// migrateBinary builds cmd/migrate, once.
-var migrateBinary = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(binDir, "migrate")
-	// go test puts its own GOROOT/bin first on PATH.
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/migrate").CombinedOutput(); err != nil {
-		return "", errors.New("build cmd/migrate: " + err.Error() + "\n" + string(out))
-	}
-	return bin, nil
-})
 
 // migrateCmd runs cmd/migrate against url and returns its output.
 func migrateCmd(t *testing.T, url string, args ...string) string {

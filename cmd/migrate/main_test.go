@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -165,10 +166,18 @@ func TestEveryCommandOnTheEmbeddedMigrations(t *testing.T) {
 	require.Regexp(t, `(?m)^up   00001_\w+\.sql \(.+\)$`, out)
 	require.Contains(t, out, "database at version 1\n")
 
-	out = ok(t, env, "up-to", "3")
-	require.Regexp(t, `(?m)^up   00002_\w+\.sql `, out)
-	require.Regexp(t, `(?m)^up   00003_\w+\.sql `, out)
-	require.Equal(t, []int64{1, 2, 3}, appliedVersions(t, d))
+	// k is the version up-to goes to: 3, or fewer when db/migrations has
+	// fewer (the one-table starter that make remove-example leaves).
+	k := min(n, 3)
+	out = ok(t, env, "up-to", strconv.FormatInt(k, 10))
+	var upTo []int64
+	for v := int64(1); v <= k; v++ {
+		upTo = append(upTo, v)
+		if v > 1 {
+			require.Regexp(t, fmt.Sprintf(`(?m)^up   %05d_\w+\.sql `, v), out)
+		}
+	}
+	require.Equal(t, upTo, appliedVersions(t, d))
 
 	out = ok(t, env, "status")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -179,7 +188,7 @@ func TestEveryCommandOnTheEmbeddedMigrations(t *testing.T) {
 	for i, l := range lines[1:] {
 		require.Equal(t, fmt.Sprintf("%05d", i+1), l[:5])
 		require.Regexp(t, `^\S+\.sql`, l[nameCol:], "aligned name column: %q", l)
-		if i < 3 {
+		if int64(i) < k {
 			require.Regexp(t, `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$`, l[atCol:], "applied: %q", l)
 		} else {
 			require.Equal(t, "pending", l[atCol:])
@@ -187,7 +196,7 @@ func TestEveryCommandOnTheEmbeddedMigrations(t *testing.T) {
 	}
 
 	out = ok(t, env, "up")
-	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), int(n)-3+1)
+	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), int(n-k)+1)
 	require.Contains(t, out, fmt.Sprintf("database at version %d\n", n))
 	require.Contains(t, ok(t, env, "up"), fmt.Sprintf("nothing to do; database at version %d\n", n))
 
@@ -199,8 +208,12 @@ func TestEveryCommandOnTheEmbeddedMigrations(t *testing.T) {
 	require.Regexp(t, fmt.Sprintf(`(?m)^down %05d_`, n), out)
 	require.Equal(t, fmt.Sprintf("%d\n", n-1), ok(t, env, "version"))
 
-	ok(t, env, "down-to", "2")
-	require.Equal(t, []int64{1, 2}, appliedVersions(t, d))
+	ok(t, env, "down-to", strconv.FormatInt(k-1, 10))
+	if k > 1 {
+		require.Equal(t, upTo[:k-1], appliedVersions(t, d))
+	} else {
+		require.Empty(t, appliedVersions(t, d))
+	}
 
 	out = ok(t, env, "reset")
 	require.Contains(t, out, "database at version 0\n")
