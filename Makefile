@@ -11,16 +11,19 @@ MIGRATE := $(GO) run ./cmd/migrate
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# SQLC_CONFIGS are the sqlc configs make generate runs, each with the folder
+# it writes: the application's (sqlc.yaml → dbgen) and the benchmarks' own.
+SQLC_CONFIGS := sqlc.yaml:dbgen bench/tpcb/sqlc.yaml:bench/tpcb/tpcbgen
+
 .PHONY: generate
-generate: ## regenerate dbgen/ from db/migrations and db/queries (sqlc)
-	$(SQLC) generate
+generate: ## regenerate dbgen/ (from db/) and bench/tpcb/tpcbgen (sqlc); drops the files sqlc no longer writes
+	@GO=$(GO) tools/generate.sh $(SQLC_CONFIGS)
 
 .PHONY: verify
 verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate validate
-	$(SQLC) diff
-	$(SQLC) vet
+	@for c in $(SQLC_CONFIGS); do echo "sqlc diff + vet -f $${c%%:*}"; $(SQLC) diff -f $${c%%:*} && $(SQLC) vet -f $${c%%:*} || exit 1; done
 	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(git ls-files '*.go' | while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(LINT) run ./...
 	$(MIGRATE) validate
 
@@ -91,7 +94,12 @@ test-matrix: ## run the uow, provider, migrate, dbtest and integration tests on 
 
 .PHONY: demo
 demo: ## run the ERP workload on the embedded default PostgreSQL (or DATABASE_URL)
+	@test -d cmd/demo || { echo "demo: cmd/demo is gone (make remove-example took the example out)"; exit 1; }
 	$(GO) run ./cmd/demo
+
+.PHONY: remove-example
+remove-example: ## take the example ERP out (erp/, cmd/demo, its db/ files, dbgen, tests), leave a one-table starter; refuses a dirty tree unless FORCE=1
+	@FORCE=$(FORCE) MAKE="$(MAKE)" tools/remove-example.sh
 
 .PHONY: bench
 bench: ## side-by-side benchmarks vs hand-written pgx and pgbench (BENCH_FLAGS=-out=docs/BENCHMARKS.md to record)
