@@ -4,11 +4,9 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,19 +39,6 @@ DROP TABLE invoices;
 // make generate turns it into q.InvoiceCreate, u.DB(ctx) runs it in the same
 // transaction as the typed queries.
 const invoiceCreate = `INSERT INTO invoices (order_id, amount) VALUES ($1, $2) RETURNING id`
-
-// migrateCmd runs cmd/migrate against url and returns its output.
-func migrateCmd(t *testing.T, url string, args ...string) string {
-	t.Helper()
-	bin, err := migrateBinary()
-	require.NoError(t, err)
-	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DATABASE_URL=" + url}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Run(), "migrate %v:\n%s", args, out.String())
-	return out.String()
-}
 
 func TestUsersDay(t *testing.T) {
 	t.Parallel()

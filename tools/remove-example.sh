@@ -35,10 +35,10 @@ example=(
   db/queries/stock_levels.sql
   # Tests that exist only for the example: the README's user's day on its
   # tables, its invariants after concurrent workloads, and the same workload
-  # behind PgBouncer (with cmd/migrate -pgbouncer on its eight migrations).
+  # behind PgBouncer (pgbouncer_test.go keeps cmd/migrate -pgbouncer).
   integration/usersday_test.go
   integration/workload_test.go
-  integration/pgbouncer_test.go
+  integration/pgbouncer_workload_test.go
   # The bench's bulk load into the example's products table; the bench runs
   # without it and says so.
   bench/load_products.go
