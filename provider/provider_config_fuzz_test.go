@@ -32,19 +32,8 @@ const (
 	pwPlaces
 )
 
-// urlEncode percent-encodes everything but unreserved characters.
-func urlEncode(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
-}
+// urlEncode: see secrettest.Encode.
+var urlEncode = secrettest.Encode
 
 // fuzzEnviron builds an environment from env (KEY=VALUE lines, \n in a
 // value for a line break), names (DB_NAMES) and a password placed as where

@@ -117,19 +117,8 @@ func lowerASCII(s string) string {
 	}, s)
 }
 
-// enc percent-encodes everything but unreserved characters.
-func enc(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
-}
+// enc: see secrettest.Encode.
+var enc = secrettest.Encode
 
 // quote quotes a keyword/value value.
 func quote(s string) string {
