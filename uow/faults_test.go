@@ -141,23 +141,23 @@ func TestTimeoutsAreNeverRetriedByDefault(t *testing.T) {
 	_, err = holder.Exec(t.Context(), "SELECT * FROM accounts WHERE id = 1 FOR UPDATE")
 	require.NoError(t, err)
 
-	calls := 0
-	err = u.Do(t.Context(), func(ctx context.Context, q *store) error {
-		calls++
-		_, err := q.db.Exec(ctx, "UPDATE accounts SET balance = 0 WHERE id = 1")
-		return err
-	}, uow.LockTimeout(50*time.Millisecond), uow.Retry(uow.DefaultRetry))
-	require.Equal(t, pgerrcode.LockNotAvailable, sqlState(err), "err: %v", err)
-	require.Equal(t, 1, calls)
-
-	calls = 0
-	err = u.Do(t.Context(), func(ctx context.Context, q *store) error {
-		calls++
-		_, err := q.db.Exec(ctx, "SELECT pg_sleep(5)")
-		return err
-	}, uow.StatementTimeout(50*time.Millisecond), uow.Retry(uow.DefaultRetry))
-	require.Equal(t, pgerrcode.QueryCanceled, sqlState(err), "err: %v", err)
-	require.Equal(t, 1, calls)
+	for _, tc := range []struct {
+		sql  string
+		opt  uow.TxOption
+		code string
+	}{
+		{"UPDATE accounts SET balance = 0 WHERE id = 1", uow.LockTimeout(50 * time.Millisecond), pgerrcode.LockNotAvailable},
+		{"SELECT pg_sleep(5)", uow.StatementTimeout(50 * time.Millisecond), pgerrcode.QueryCanceled},
+	} {
+		calls := 0
+		err = u.Do(t.Context(), func(ctx context.Context, q *store) error {
+			calls++
+			_, err := q.db.Exec(ctx, tc.sql)
+			return err
+		}, tc.opt, uow.Retry(uow.DefaultRetry))
+		require.Equal(t, tc.code, sqlState(err), "err: %v", err)
+		require.Equal(t, 1, calls)
+	}
 }
 
 func TestPoolExhaustion(t *testing.T) {

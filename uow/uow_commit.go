@@ -99,28 +99,6 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 	return t.commitOutcome(ctx, err)
 }
 
-// readPlan reads the results of plan, sent ahead of COMMIT, and returns the
-// first error, labelled as sendPlan labels it.
-func (t *txn) readPlan(br pgx.BatchResults, plan []cmd) error {
-	for i, c := range plan {
-		if _, err := br.Exec(); err != nil {
-			if pe, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
-				t.planDone(plan, 0, err)
-				for _, d := range plan {
-					if d.kind == cmdStmt && d.sql == pe.SQL() {
-						return fmt.Errorf("uow: deferred %s: %w", d.name, err)
-					}
-				}
-				return err
-			}
-			t.planDone(plan, i, err)
-			return planError(c, err)
-		}
-	}
-	t.planDone(plan, len(plan), nil)
-	return nil
-}
-
 // deferredFailed ends a unit of work whose deferred statements failed in the
 // batch that carried its COMMIT, so the COMMIT did not run, or may have.
 func (t *txn) deferredFailed(ctx context.Context, conn *pgxpool.Conn, err error) error {

@@ -23,7 +23,7 @@ type level struct {
 	needsSavepoint  bool  // nested, savepoint not created yet
 	savepointQueued bool  // SAVEPOINT waits in pending with deferred statements
 	hasSavepoint    bool  // SAVEPOINT ran
-	writeBehind     bool  // WriteBehind given to this call
+	writeBehind     bool  // statements of this level may be deferred: WriteBehind here or above, or WithWriteBehind
 	lost            error // a deferred statement of this level never ran: it cannot commit
 	readOnly        bool
 	stmtTimeout     string // effective SET LOCAL values this level sets, "" if none
@@ -91,7 +91,7 @@ func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q)
 	// One allocation holds the transaction, its outermost level and handle.
 	t := &txn{core: &u.core, opts: *o, attempt: attempt, pool: u.pool}
 	root := &t.root
-	*root = level{tx: t, db: &t.rootDB, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly, writeBehind: o.writeBehind}
+	*root = level{tx: t, db: &t.rootDB, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly, writeBehind: o.writeBehind || u.cfg.writeBehind}
 	t.rootDB.l = root
 	t.stack = append(t.stackBuf[:0], root)
 	ctx, span := u.startSpan(ctx, root)
@@ -118,7 +118,7 @@ func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(con
 		return fmt.Errorf("uow: Deferrable: %w (this call is nested in another unit of work)", ErrNotOutermost)
 	}
 	t := parent.tx
-	l := &level{tx: t, parent: parent, outer: parent.outer, depth: parent.depth + 1, name: o.name, readOnly: o.readOnly, needsSavepoint: true, writeBehind: o.writeBehind}
+	l := &level{tx: t, parent: parent, outer: parent.outer, depth: parent.depth + 1, name: o.name, readOnly: o.readOnly, needsSavepoint: true, writeBehind: o.writeBehind || parent.writeBehind}
 	if o.statementTimeout > 0 {
 		l.stmtTimeout = millis(o.statementTimeout)
 	}

@@ -33,8 +33,10 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		return h.pool.Exec(ctx, sql, args...)
 	}
 	t := h.l.tx
-	if name, ok := execQueryName(sql); ok && h.l.writeBehindOn() && plainArgs(args) {
-		return pgconn.CommandTag{}, t.deferStmt(ctx, h.l, name, sql, args)
+	if h.l.writeBehind {
+		if name, ok := execQueryName(sql); ok && plainArgs(args) {
+			return pgconn.CommandTag{}, t.deferStmt(ctx, h.l, name, sql, args)
+		}
 	}
 	conn, plan, err := t.claim(ctx, h.l, false, sql, args, nil)
 	if err != nil {

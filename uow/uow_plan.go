@@ -237,26 +237,35 @@ func (t *txn) sendPlan(ctx context.Context, conn *pgx.Conn, plan []cmd, queue fu
 	}
 	queue(b)
 	br := conn.SendBatch(ctx, b)
+	if err := t.readPlan(br, plan); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// readPlan reads the results of plan, sent first in br's batch, and records
+// what ran (planDone). It returns the first error, labelled (planError); when
+// pgx could not prepare the batch nothing ran, and the error names the
+// deferred statement that failed, if it was one.
+func (t *txn) readPlan(br pgx.BatchResults, plan []cmd) error {
 	for i, c := range plan {
 		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
 			if pe, ok := errors.AsType[pgx.ErrPreprocessingBatch](err); ok {
-				// Nothing ran; name the deferred statement that could not be
-				// prepared, if it was one.
 				t.planDone(plan, 0, err)
 				for _, d := range plan {
 					if d.kind == cmdStmt && d.sql == pe.SQL() {
-						return nil, fmt.Errorf("uow: deferred %s: %w", d.name, err)
+						return fmt.Errorf("uow: deferred %s: %w", d.name, err)
 					}
 				}
-				return nil, err
+				return err
 			}
 			t.planDone(plan, i, err)
-			return nil, planError(c, err)
+			return planError(c, err)
 		}
 	}
 	t.planDone(plan, len(plan), nil)
-	return br, nil
+	return nil
 }
 
 // planError labels err with the command c when c caused it. The control

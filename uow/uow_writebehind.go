@@ -30,16 +30,6 @@ func execQueryName(sql string) (string, bool) {
 	return name, true
 }
 
-// writeBehindOn reports whether statements issued through l may be deferred.
-func (l *level) writeBehindOn() bool {
-	for p := l; p != nil; p = p.parent {
-		if p.writeBehind {
-			return true
-		}
-	}
-	return l.tx.core.cfg.writeBehind
-}
-
 // deferStmt queues a :exec statement of level l, with whatever BEGIN or
 // SAVEPOINT it needs, to be sent with the next round trip.
 func (t *txn) deferStmt(ctx context.Context, l *level, name, sql string, args []any) error {

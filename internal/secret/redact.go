@@ -84,13 +84,7 @@ func urlBestEffort(s string, off int) []span {
 	spans = append(spans, oddPorts(rest[:q], tail)...)
 	at := tail + q + 1
 	for at < len(s) {
-		end := strings.IndexByte(s[at:], '&')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += at
-		}
-		key, _, found := strings.Cut(s[at:end], "=")
+		key, _, found, end := queryParam(s, at)
 		if found && isPasswordKey(lenientDecode(key)) {
 			// Unencoded "&" or "=" may continue the password: hide the rest.
 			return append(spans, span{at + len(key) + 1, len(s)})

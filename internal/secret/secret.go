@@ -220,6 +220,20 @@ func pick(err, escape, space error) error {
 	return escape
 }
 
+// queryParam splits the URL query parameter that starts at s[at:]: its raw
+// key and value, whether it has an "=", and where it ends (at its "&", or
+// len(s)).
+func queryParam(s string, at int) (key, val string, found bool, end int) {
+	end = strings.IndexByte(s[at:], '&')
+	if end < 0 {
+		end = len(s)
+	} else {
+		end += at
+	}
+	key, val, found = strings.Cut(s[at:end], "=")
+	return key, val, found, end
+}
+
 // parseQuery reads the query parameters starting at s[at:] the way pgx's
 // parseURLQueryParams does: "&"-separated key=value pairs, a trailing "&"
 // allowed.
@@ -227,13 +241,7 @@ func (c *ConnString) parseQuery(at int) error {
 	s := c.raw
 	paramPW := false
 	for at < len(s) {
-		end := strings.IndexByte(s[at:], '&')
-		if end < 0 {
-			end = len(s)
-		} else {
-			end += at
-		}
-		rawKey, rawVal, found := strings.Cut(s[at:end], "=")
+		rawKey, rawVal, found, end := queryParam(s, at)
 		if !found {
 			return errParamNoEquals
 		}
