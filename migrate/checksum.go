@@ -18,8 +18,11 @@ import (
 
 // ChecksumTable is the table, next to goose's goose_db_version, where the
 // Migrator records the SHA-256 of each migration file it applied. It is
-// created on first use, in the locked migration session.
-const ChecksumTable = goose.DefaultTablename + "_checksums"
+// created on first use, in the locked migration session. With
+// [WithVersionTable] it is that table's name + "_checksums".
+const ChecksumTable = goose.DefaultTablename + checksumSuffix
+
+const checksumSuffix = "_checksums"
 
 // ErrDrift reports that a migration file changed after it was applied. The
 // error is a *[DriftError] naming each file and both checksums.
@@ -128,6 +131,8 @@ type checksumRun struct {
 	check        bool // refuse drift and missing migrations (up, up-by-one, up-to, redo)
 	acceptDrift  bool
 	allowMissing bool
+	versionTable string   // goose's version table
+	sumTable     string   // where checksums are kept
 	baselined    []string // files recorded for the first time, applied before checksums were kept
 }
 
@@ -145,24 +150,24 @@ func fileSum(fsys fs.FS, s *goose.Source) string {
 	return hex.EncodeToString(sum[:])
 }
 
-const createChecksumTable = `CREATE TABLE IF NOT EXISTS ` + ChecksumTable + ` (
+const createChecksumTable = `CREATE TABLE IF NOT EXISTS %s (
     version    bigint PRIMARY KEY,
     name       text NOT NULL,
     sha256     text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
-// appliedVersions reads goose's table; none when it does not exist yet.
-func appliedSet(ctx context.Context, q querier) (map[int64]bool, error) {
+// appliedSet reads goose's version table; none when it does not exist yet.
+func appliedSet(ctx context.Context, q querier, versionTable string) (map[int64]bool, error) {
 	var exists bool
-	if err := q.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", goose.DefaultTablename).Scan(&exists); err != nil {
+	if err := q.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists); err != nil {
 		return nil, fmt.Errorf("read applied versions: %w", err)
 	}
 	out := map[int64]bool{}
 	if !exists {
 		return out, nil
 	}
-	rows, err := q.QueryContext(ctx, "SELECT DISTINCT version_id FROM "+goose.DefaultTablename+" WHERE version_id > 0")
+	rows, err := q.QueryContext(ctx, "SELECT DISTINCT version_id FROM "+versionTable+" WHERE version_id > 0")
 	if err != nil {
 		return nil, fmt.Errorf("read applied versions: %w", err)
 	}
@@ -181,8 +186,8 @@ func appliedSet(ctx context.Context, q querier) (map[int64]bool, error) {
 }
 
 // recordedSums reads the checksum table, version → sha256.
-func recordedSums(ctx context.Context, q querier) (map[int64]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT version, sha256 FROM "+ChecksumTable)
+func recordedSums(ctx context.Context, q querier, sumTable string) (map[int64]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT version, sha256 FROM "+sumTable)
 	if err != nil {
 		return nil, fmt.Errorf("read checksums: %w", err)
 	}
@@ -202,7 +207,7 @@ func recordedSums(ctx context.Context, q querier) (map[int64]string, error) {
 	return out, nil
 }
 
-const upsertChecksum = `INSERT INTO ` + ChecksumTable + ` (version, name, sha256) VALUES ($1, $2, $3)
+const upsertChecksum = `INSERT INTO %s (version, name, sha256) VALUES ($1, $2, $3)
 ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, sha256 = EXCLUDED.sha256, applied_at = now()`
 
 // before runs once the lock is held, before any migration: it creates the
@@ -210,14 +215,14 @@ ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, sha256 = EXCLUDED.sha2
 // records the new text of drifted files (acceptDrift) and the checksums of
 // migrations applied before the table existed.
 func (r *checksumRun) before(ctx context.Context, q querier) error {
-	if _, err := q.ExecContext(ctx, createChecksumTable); err != nil {
-		return fmt.Errorf("create %s: %w", ChecksumTable, err)
+	if _, err := q.ExecContext(ctx, fmt.Sprintf(createChecksumTable, r.sumTable)); err != nil {
+		return fmt.Errorf("create %s: %w", r.sumTable, err)
 	}
-	applied, err := appliedSet(ctx, q)
+	applied, err := appliedSet(ctx, q, r.versionTable)
 	if err != nil {
 		return err
 	}
-	recorded, err := recordedSums(ctx, q)
+	recorded, err := recordedSums(ctx, q, r.sumTable)
 	if err != nil {
 		return err
 	}
@@ -259,7 +264,7 @@ func (r *checksumRun) before(ctx context.Context, q querier) error {
 		return &missingError{files: missing, current: current}
 	}
 	for _, s := range record {
-		if _, err := q.ExecContext(ctx, upsertChecksum, s.Version, baseName(s.Path), fileSum(r.fsys, s)); err != nil {
+		if _, err := q.ExecContext(ctx, fmt.Sprintf(upsertChecksum, r.sumTable), s.Version, baseName(s.Path), fileSum(r.fsys, s)); err != nil {
 			return fmt.Errorf("record checksum of %s: %w", sourceLabel(s), err)
 		}
 	}
@@ -270,17 +275,17 @@ func (r *checksumRun) before(ctx context.Context, q querier) error {
 // or not: it records the checksum of every migration applied now and drops
 // the rows of those rolled back.
 func (r *checksumRun) after(ctx context.Context, q querier) error {
-	applied, err := appliedSet(ctx, q)
+	applied, err := appliedSet(ctx, q, r.versionTable)
 	if err != nil {
 		return err
 	}
-	recorded, err := recordedSums(ctx, q)
+	recorded, err := recordedSums(ctx, q, r.sumTable)
 	if err != nil {
 		return err
 	}
 	for v := range recorded {
 		if !applied[v] {
-			if _, err := q.ExecContext(ctx, "DELETE FROM "+ChecksumTable+" WHERE version = $1", v); err != nil {
+			if _, err := q.ExecContext(ctx, "DELETE FROM "+r.sumTable+" WHERE version = $1", v); err != nil {
 				return fmt.Errorf("drop checksum of version %d: %w", v, err)
 			}
 		}
@@ -293,7 +298,7 @@ func (r *checksumRun) after(ctx context.Context, q querier) error {
 		if sum == "" {
 			continue
 		}
-		if _, err := q.ExecContext(ctx, upsertChecksum, s.Version, baseName(s.Path), sum); err != nil {
+		if _, err := q.ExecContext(ctx, fmt.Sprintf(upsertChecksum, r.sumTable), s.Version, baseName(s.Path), sum); err != nil {
 			return fmt.Errorf("record checksum of %s: %w", sourceLabel(s), err)
 		}
 	}
@@ -311,11 +316,12 @@ func sourceLabel(s *goose.Source) string {
 // table does not exist yet.
 func (m *Migrator) checksums(ctx context.Context) (map[int64]string, error) {
 	var exists bool
-	if err := m.db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", ChecksumTable).Scan(&exists); err != nil {
+	sumTable := m.cfg.versionTable + checksumSuffix
+	if err := m.db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", sumTable).Scan(&exists); err != nil {
 		return nil, fmt.Errorf("read checksums: %w", err)
 	}
 	if !exists {
 		return map[int64]string{}, nil
 	}
-	return recordedSums(ctx, m.db)
+	return recordedSums(ctx, m.db, sumTable)
 }

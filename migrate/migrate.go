@@ -61,6 +61,7 @@ func newMigrator(db *sql.DB, fsys fs.FS, cfg config, own bool, tr *stmtTracer) (
 	}
 	gopts := []goose.ProviderOption{
 		goose.WithDisableGlobalRegistry(true),
+		goose.WithTableName(cfg.versionTable),
 	}
 	if len(cfg.goMigrations) > 0 {
 		gopts = append(gopts, goose.WithGoMigrations(cfg.goMigrations...))
@@ -221,6 +222,7 @@ func (m *Migrator) locked(ctx context.Context, op string, check bool, fn func() 
 	run := &checksumRun{
 		sources: m.p.ListSources(), fsys: m.fsys, check: check,
 		acceptDrift: m.cfg.acceptDrift, allowMissing: m.cfg.allowMissing,
+		versionTable: m.cfg.versionTable, sumTable: m.cfg.versionTable + checksumSuffix,
 	}
 	m.hooks.arm(run)
 	defer m.hooks.arm(nil)

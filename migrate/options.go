@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -38,6 +40,7 @@ type config struct {
 	goMigrations   []*goose.Migration
 	acceptDrift    bool
 	allowMissing   bool
+	versionTable   string // goose's version table; checksums go to versionTable + "_checksums"
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -45,6 +48,7 @@ func newConfig(opts []Option) (config, error) {
 		lockTimeout:    DefaultLockTimeout,
 		lockWait:       DefaultLockWait,
 		connectTimeout: DefaultConnectTimeout,
+		versionTable:   goose.DefaultTablename,
 	}
 	var errs []error
 	for _, o := range opts {
@@ -164,6 +168,36 @@ func WithAcceptDrift() Option {
 func WithAllowMissing() Option {
 	return optionFunc(func(c *config) error {
 		c.allowMissing = true
+		return nil
+	})
+}
+
+// identPart is one unquoted lower-case SQL identifier.
+var identPart = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// WithVersionTable records applied migrations in table name instead of
+// goose_db_version, and their checksums in name + "_checksums", so that two
+// sets of migrations (an application's and a library's) on one database
+// never share state. name is an unquoted lower-case identifier, optionally
+// schema-qualified ("outbox_goose_db_version", "ops.schema_version"), short
+// enough that name + "_checksums" fits PostgreSQL's 63 bytes. The migration
+// lock stays shared: two sets never migrate at the same moment.
+func WithVersionTable(name string) Option {
+	return optionFunc(func(c *config) error {
+		table := name
+		if schema, t, ok := strings.Cut(name, "."); ok {
+			if !identPart.MatchString(schema) || len(schema) > 63 {
+				return fmt.Errorf("WithVersionTable: schema %q must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes)", schema)
+			}
+			table = t
+		}
+		if !identPart.MatchString(table) {
+			return fmt.Errorf("WithVersionTable: table %q must be a lower-case identifier ([a-z_][a-z0-9_]*), optionally schema-qualified", table)
+		}
+		if limit := 63 - len(checksumSuffix); len(table) > limit {
+			return fmt.Errorf("WithVersionTable: table %q is %d bytes; at most %d so that %s%s fits 63", table, len(table), limit, table, checksumSuffix)
+		}
+		c.versionTable = name
 		return nil
 	})
 }
