@@ -28,10 +28,17 @@
 // the process exits or is killed without calling Stop. SIGINT and SIGTERM stop
 // the servers first, then take their normal effect (see [WithoutSignalHandler]).
 // [WithSources] restricts or reorders the sources.
+//
+// A server started from binaries can have streaming hot standbys
+// ([Server.StartStandby]): base backups taken with the same installation's
+// pg_basebackup, each following the primary through a replication slot, to
+// test read replicas, replication lag ([ApplyDelay]), a replica going away
+// ([Standby.Halt]) and failover ([Standby.Promote]).
 package localpg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -77,6 +84,9 @@ type Server struct {
 	stopped bool
 	pm      *postmaster                     // SourceBinaries
 	remove  func(ctx context.Context) error // SourceDocker
+
+	standbys   []*Standby // running, oldest first (StartStandby)
+	standbySeq int        // standbys ever started: names their slots
 }
 
 // Start returns a server to talk to, resolved as the package documentation
@@ -99,7 +109,7 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 				reason = "skipped for WithPort"
 				break
 			}
-			s, reason, err = startEnv(ctx)
+			s, reason, err = startEnv(ctx, cfg.envVars)
 		case SourceDocker:
 			if cfg.binDir != "" {
 				reason = "skipped for " + cfg.binDirFrom
@@ -207,7 +217,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	switch {
 	case s.pm != nil:
 		untrack(s)
-		return s.pm.stop(ctx)
+		err := s.stopStandbysLocked(ctx)
+		return errors.Join(err, s.pm.stop(ctx))
 	case s.remove != nil:
 		if err := s.remove(ctx); err != nil {
 			return fmt.Errorf("terminate container: %w", err)

@@ -19,3 +19,9 @@ func startBinaries(context.Context, *config) (*Server, string, error) {
 }
 
 func untrack(*Server) {}
+
+func (*postmaster) url() string { return "" }
+
+func (*postmaster) newStandby(context.Context, string, standbyConfig) (*postmaster, error) {
+	return nil, ErrNotSupported
+}

@@ -51,17 +51,21 @@ type postmaster struct {
 // newPostmaster creates the temp dir and watchdog, prepares a cluster and
 // starts it. On error nothing is left behind.
 func newPostmaster(ctx context.Context, cfg *config, in install, cred *syscall.Credential) (*postmaster, error) {
+	pm := &postmaster{in: in, port: cfg.port, settings: cfg.serverSettings(), cred: cred, logger: cfg.logger}
+	return pm.create(ctx, func(ctx context.Context) error { return pm.prepareData(ctx, cfg.cacheDir) })
+}
+
+// create makes pm's temp dir and watchdog, fills its data dir with prepare
+// and starts it (on a free port unless pm.port is set). On error nothing is
+// left behind.
+func (pm *postmaster) create(ctx context.Context, prepare func(context.Context) error) (*postmaster, error) {
 	began := time.Now()
 	root, err := os.MkdirTemp("", tempPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	pm := &postmaster{
-		in: in, root: root, data: filepath.Join(root, "data"),
-		port: cfg.port, autoPort: cfg.port == 0,
-		settings: cfg.serverSettings(), cred: cred, logger: cfg.logger,
-	}
-	if err := pm.init(ctx, cfg.cacheDir); err != nil {
+	pm.root, pm.data, pm.autoPort = root, filepath.Join(root, "data"), pm.port == 0
+	if err := pm.init(ctx, prepare); err != nil {
 		_ = pm.stop(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -69,14 +73,14 @@ func newPostmaster(ctx context.Context, cfg *config, in install, cred *syscall.C
 	return pm, nil
 }
 
-func (pm *postmaster) init(ctx context.Context, cacheDir string) error {
+func (pm *postmaster) init(ctx context.Context, prepare func(context.Context) error) error {
 	if err := pm.lockRoot(); err != nil {
 		return err
 	}
 	if err := pm.startWatchdog(); err != nil {
 		return err
 	}
-	if err := pm.prepareData(ctx, cacheDir); err != nil {
+	if err := prepare(ctx); err != nil {
 		return err
 	}
 	if pm.autoPort {
