@@ -3,22 +3,19 @@ package provider
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
-	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/cortexerp/datalayer/internal/secret"
 )
+
+// This file holds the configuration types and their loading; the variables
+// are read in provider_config_env.go, one database is checked in
+// provider_config_check.go, and pgx's configurations are built in
+// provider_config_url.go.
 
 // Config is the provider's configuration as read from the environment: the
 // provider-wide settings and one DatabaseConfig per name in DB_NAMES.
@@ -133,21 +130,21 @@ type DatabaseConfig struct {
 	// Default: the URL's application_name, else the executable's name.
 	ApplicationName string `env:"APPLICATION_NAME"`
 
+	// MigrateURL (MIGRATE_URL) is the postgres:// URL cmd/migrate connects
+	// with instead of URL or HOST…: a role that owns the schema, while the
+	// application connects as one that only reads and writes rows. The
+	// provider never opens it. Default: none (migrations connect as the
+	// application does).
+	MigrateURL string `env:"MIGRATE_URL"`
+	// MigratePasswordFile (MIGRATE_PASSWORD_FILE) names a file holding the
+	// password of MIGRATE_URL's role, when the URL has none (a trailing
+	// newline is trimmed). Default: none.
+	MigratePasswordFile string `env:"MIGRATE_PASSWORD_FILE"`
+
 	// urlVar names the variable URL came from (DB_MAIN_URL or DATABASE_URL).
 	urlVar string
-}
-
-// EnvVars lists every variable the provider reads, with the database
-// prefix shown as DB_<NAME>_ ("DB_<NAME>_POOL_MAX_CONNS").
-func EnvVars() []string {
-	var vars []string
-	for _, f := range envFields(reflect.TypeFor[Config]()) {
-		vars = append(vars, f.key)
-	}
-	for _, f := range envFields(reflect.TypeFor[DatabaseConfig]()) {
-		vars = append(vars, "DB_<NAME>_"+f.key)
-	}
-	return vars
+	// migratePassword is MIGRATE_PASSWORD_FILE's content.
+	migratePassword string
 }
 
 // LoadConfig reads and validates the configuration from environ, or from the
@@ -158,27 +155,40 @@ func LoadConfig(environ map[string]string) (Config, error) {
 	return cfg, err
 }
 
+// LoadDatabase reads and validates the variables of the one database name
+// (DB_<NAME>_*, and DATABASE_URL for main) from environ, or from the
+// process environment when environ is nil, whether DB_NAMES lists it or
+// not: what a tool working on one database needs (cmd/migrate -db NAME).
+// The error wraps ErrConfig and names each variable, as LoadConfig's does.
+func LoadDatabase(environ map[string]string, name string) (DatabaseConfig, error) {
+	if environ == nil {
+		environ = env.ToMap(os.Environ())
+	}
+	var problems []error
+	names := checkNames([]string{name}, &problems)
+	if len(problems) > 0 {
+		return DatabaseConfig{}, configError(problems)
+	}
+	var databaseURL string
+	if names[0] == mainName {
+		databaseURL = environ["DATABASE_URL"]
+	}
+	db := loadDatabase(names[0], databaseURL, environ, &problems)
+	if len(problems) > 0 {
+		return db, configError(problems)
+	}
+	return db, nil
+}
+
 // Accepted values of the enumerated variables.
 var (
 	sslModes  = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 	logLevels = []string{"trace", "debug", "info", "warn", "error", "none"}
-	execModes = map[string]pgx.QueryExecMode{
-		"cache_statement": pgx.QueryExecModeCacheStatement,
-		"cache_describe":  pgx.QueryExecModeCacheDescribe,
-		"describe_exec":   pgx.QueryExecModeDescribeExec,
-		"exec":            pgx.QueryExecModeExec,
-		"simple_protocol": pgx.QueryExecModeSimpleProtocol,
-	}
-	execModeNames = []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"}
-	validName     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	validName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
 // mainName is the database that DATABASE_URL and Provider.Main refer to.
 const mainName = "main"
-
-// ignoredVar is a variable that looks meant for the provider but is not
-// read: worth a warning.
-type ignoredVar struct{ key, reason string }
 
 // loadConfig is LoadConfig that also returns the variables it ignored.
 func loadConfig(environ map[string]string) (Config, []ignoredVar, error) {
@@ -212,12 +222,18 @@ func loadConfig(environ map[string]string) (Config, []ignoredVar, error) {
 	}
 	warnings := ignoredVars(names, environ)
 	if len(problems) > 0 {
-		for i, p := range problems {
-			problems[i] = oneLine{p}
-		}
-		return cfg, warnings, fmt.Errorf("%w:\n%w", ErrConfig, errors.Join(problems...))
+		return cfg, warnings, configError(problems)
 	}
 	return cfg, warnings, nil
+}
+
+// configError joins problems under ErrConfig, one per line.
+func configError(problems []error) error {
+	lines := make([]error, len(problems))
+	for i, p := range problems {
+		lines[i] = oneLine{p}
+	}
+	return fmt.Errorf("%w:\n%w", ErrConfig, errors.Join(lines...))
 }
 
 // checkNames normalises DB_NAMES and reports bad, repeated or overlapping names.
@@ -248,318 +264,4 @@ func checkNames(raw []string, problems *[]error) []string {
 		}
 	}
 	return names
-}
-
-// loadDatabase reads and validates DB_<NAME>_*.
-func loadDatabase(name, databaseURL string, environ map[string]string, problems *[]error) DatabaseConfig {
-	prefix := envPrefix(name)
-	before := len(*problems)
-	db := DatabaseConfig{Name: name}
-	bad := parseEnv(&db, prefix, environ, problems)
-	isSet := func(key string) bool { return environ[prefix+key] != "" }
-	add := func(key, format string, args ...any) {
-		*problems = append(*problems, varErr(prefix+key, format, args...))
-	}
-
-	db.urlVar = prefix + "URL"
-	if db.URL == "" && name == mainName && databaseURL != "" {
-		db.URL, db.urlVar = databaseURL, "DATABASE_URL"
-	}
-
-	// Password: PASSWORD or PASSWORD_FILE, never both.
-	if db.PasswordFile != "" {
-		if db.Password != "" {
-			add("PASSWORD_FILE", "set either %sPASSWORD or %sPASSWORD_FILE, not both", prefix, prefix)
-		} else if b, err := os.ReadFile(db.PasswordFile); err != nil {
-			add("PASSWORD_FILE", "read password file: %v", err)
-		} else {
-			db.Password = strings.TrimRight(string(b), "\r\n")
-			if db.Password == "" {
-				add("PASSWORD_FILE", "file %s is empty", db.PasswordFile)
-			}
-		}
-	}
-
-	if db.URL != "" {
-		for _, key := range []string{"HOST", "PORT", "USER", "DBNAME", "SSLMODE"} {
-			if isSet(key) {
-				add(key, "cannot be combined with %s; put it in the URL or unset %s", db.urlVar, db.urlVar)
-			}
-		}
-		if u, err := parseURL(db.URL); err != nil {
-			*problems = append(*problems, varErr(db.urlVar, "%v", err))
-		} else if u.Password != "" && db.Password != "" {
-			key := "PASSWORD"
-			if db.PasswordFile != "" {
-				key = "PASSWORD_FILE"
-			}
-			add(key, "%s already has a password; set it in one place", db.urlVar)
-		}
-	} else {
-		if !bad[prefix+"PORT"] && (db.Port < 1 || db.Port > 65535) {
-			add("PORT", "must be between 1 and 65535, got %d", db.Port)
-		}
-		if !slices.Contains(sslModes, db.SSLMode) {
-			add("SSLMODE", "one of %s; got %s", strings.Join(sslModes, ", "), db.SSLMode)
-		}
-		if strings.TrimSpace(db.Host) == "" {
-			add("HOST", "must not be blank")
-		}
-		if strings.TrimSpace(db.User) == "" {
-			add("USER", "must not be blank")
-		}
-	}
-	var replicas []string
-	for i, r := range db.ReplicaURLs {
-		if r = strings.TrimSpace(r); r == "" {
-			continue
-		}
-		replicas = append(replicas, r)
-		if _, err := parseURL(r); err != nil {
-			*problems = append(*problems, varErr(fmt.Sprintf("%sREPLICA_URLS[%d]", prefix, i), "%v", err))
-		}
-	}
-	db.ReplicaURLs = replicas
-
-	if !bad[prefix+"POOL_MAX_CONNS"] && (db.PoolMaxConns < 1 || db.PoolMaxConns > 1<<20) {
-		add("POOL_MAX_CONNS", "must be at least 1, got %d", db.PoolMaxConns)
-	}
-	if !bad[prefix+"POOL_MIN_CONNS"] {
-		switch {
-		case db.PoolMinConns < 0:
-			add("POOL_MIN_CONNS", "must not be negative, got %d", db.PoolMinConns)
-		case !bad[prefix+"POOL_MAX_CONNS"] && db.PoolMinConns > db.PoolMaxConns:
-			add("POOL_MIN_CONNS", "must be at most %sPOOL_MAX_CONNS (%d), got %d", prefix, db.PoolMaxConns, db.PoolMinConns)
-		}
-	}
-	for _, d := range []struct {
-		key      string
-		v        time.Duration
-		positive bool
-	}{
-		{"MAX_CONN_LIFETIME", db.MaxConnLifetime, false},
-		{"MAX_CONN_IDLE_TIME", db.MaxConnIdleTime, false},
-		{"HEALTH_CHECK_PERIOD", db.HealthCheckPeriod, true},
-		{"CONNECT_TIMEOUT", db.ConnectTimeout, true},
-		{"CONNECT_BACKOFF", db.ConnectBackoff, true},
-		{"CONNECT_BACKOFF_MAX", db.ConnectBackoffMax, true},
-		{"STATEMENT_TIMEOUT", db.StatementTimeout, false},
-		{"LOCK_TIMEOUT", db.LockTimeout, false},
-		{"IDLE_IN_TX_TIMEOUT", db.IdleInTxTimeout, false},
-	} {
-		switch {
-		case bad[prefix+d.key]:
-		case d.positive && d.v <= 0:
-			add(d.key, "must be positive, got %s", d.v)
-		case d.v < 0:
-			add(d.key, "must not be negative (0 disables), got %s", d.v)
-		case strings.HasSuffix(d.key, "_TIMEOUT") && !d.positive && d.v > 0 && d.v < time.Millisecond:
-			add(d.key, "must be 0 or at least 1ms, got %s", d.v)
-		}
-	}
-	if !bad[prefix+"CONNECT_BACKOFF"] && !bad[prefix+"CONNECT_BACKOFF_MAX"] && db.ConnectBackoff > 0 && db.ConnectBackoffMax < db.ConnectBackoff {
-		add("CONNECT_BACKOFF_MAX", "must be at least %sCONNECT_BACKOFF (%s), got %s", prefix, db.ConnectBackoff, db.ConnectBackoffMax)
-	}
-	if !bad[prefix+"CONNECT_RETRIES"] && (db.ConnectRetries < 0 || db.ConnectRetries > 1000) {
-		add("CONNECT_RETRIES", "must be between 0 and 1000, got %d", db.ConnectRetries)
-	}
-	db.ExecMode = strings.ToLower(strings.TrimSpace(db.ExecMode))
-	if _, ok := execModes[db.ExecMode]; !ok {
-		add("EXEC_MODE", "one of %s; got %s", strings.Join(execModeNames, ", "), db.ExecMode)
-	}
-
-	// pgx's own parse catches the rest (a bad port, an unknown sslmode).
-	if len(*problems) == before {
-		for i := -1; i < len(db.ReplicaURLs); i++ {
-			if _, err := db.poolConfig(i); err != nil {
-				*problems = append(*problems, err)
-			}
-		}
-	}
-	return db
-}
-
-// ignoredVars finds DB_<NAME>_* variables that are not read: a typo
-// (DB_MAIN_POOL_MAXCONNS) or a name missing from DB_NAMES.
-func ignoredVars(names []string, environ map[string]string) []ignoredVar {
-	suffixes := map[string]bool{}
-	for _, f := range envFields(reflect.TypeFor[DatabaseConfig]()) {
-		suffixes[f.key] = true
-	}
-	var out []ignoredVar
-	for key := range environ {
-		rest, ok := strings.CutPrefix(key, "DB_")
-		if !ok {
-			continue
-		}
-		var reason string
-		for _, n := range names {
-			if suffix, ok := strings.CutPrefix(rest, strings.ToUpper(n)+"_"); ok && !suffixes[suffix] {
-				reason = "not a variable of database " + n
-			}
-		}
-		for suffix := range suffixes {
-			name, ok := strings.CutSuffix(rest, "_"+suffix)
-			if ok && name != "" && !slices.Contains(names, strings.ToLower(name)) {
-				reason = strings.ToLower(name) + " is not in DB_NAMES"
-			}
-		}
-		if reason != "" {
-			out = append(out, ignoredVar{key, reason})
-		}
-	}
-	slices.SortFunc(out, func(a, b ignoredVar) int { return strings.Compare(a.key, b.key) })
-	return out
-}
-
-// envPrefix is the variable prefix of a database: DB_<NAME>_.
-func envPrefix(name string) string { return "DB_" + strings.ToUpper(name) + "_" }
-
-// parseEnv fills v from environ with caarlos0/env and turns its parse errors
-// into problems naming the variable. It returns the variables that failed.
-func parseEnv(v any, prefix string, environ map[string]string, problems *[]error) map[string]bool {
-	bad := map[string]bool{}
-	err := env.ParseWithOptions(v, env.Options{Prefix: prefix, Environment: environ})
-	if err == nil {
-		return bad
-	}
-	keys := map[string]string{}
-	for _, f := range envFields(reflect.TypeOf(v).Elem()) {
-		keys[f.field] = prefix + f.key
-	}
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		*problems = append(*problems, fmt.Errorf("read environment: %w", err))
-		return bad
-	}
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if !errors.As(e, &pe) {
-			*problems = append(*problems, fmt.Errorf("read environment: %w", e))
-			continue
-		}
-		key := keys[pe.Name]
-		bad[key] = true
-		raw := environ[key]
-		var want string
-		switch pe.Type {
-		case reflect.TypeFor[time.Duration]():
-			want = "a duration such as 5s, 250ms or 1m30s"
-		case reflect.TypeFor[bool]():
-			want = "true or false"
-		default:
-			want = "an integer"
-		}
-		*problems = append(*problems, varErr(key, "must be %s, got %q", want, raw))
-	}
-	return bad
-}
-
-// envField is one struct field read from the environment.
-type envField struct {
-	field, key, def string
-	hasDef          bool
-}
-
-// envFields lists the env-tagged fields of a config struct type.
-func envFields(t reflect.Type) []envField {
-	var fields []envField
-	for sf := range t.Fields() {
-		key, _, _ := strings.Cut(sf.Tag.Get("env"), ",")
-		if key == "" || key == "-" {
-			continue
-		}
-		def, hasDef := sf.Tag.Lookup("envDefault")
-		fields = append(fields, envField{field: sf.Name, key: key, def: def, hasDef: hasDef})
-	}
-	return fields
-}
-
-// lineBreaks escapes what would break a problem over several lines.
-var lineBreaks = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\v", `\v`, "\f", `\f`, "\u2028", `\u2028`, "\u2029", `\u2029`)
-
-// oneLine is a problem printed on one line, whatever values it quotes (a
-// DB_MAIN_SSLMODE with a line break in it), as ErrConfig's "one per line"
-// promises.
-type oneLine struct{ error }
-
-func (e oneLine) Error() string { return lineBreaks.Replace(e.error.Error()) }
-func (e oneLine) Unwrap() error { return e.error }
-
-// varErr is a configuration problem naming its variable.
-func varErr(key, format string, args ...any) error {
-	return fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...))
-}
-
-// poolConfig builds the pgxpool configuration of the primary (replica < 0)
-// or of replica i. Errors never contain the password.
-func (c DatabaseConfig) poolConfig(replica int) (*pgxpool.Config, error) {
-	var (
-		connString string
-		password   = c.Password
-		source     = c.urlVar
-	)
-	switch {
-	case replica >= 0:
-		source = fmt.Sprintf("%sREPLICA_URLS[%d]", envPrefix(c.Name), replica)
-		u, err := parseURL(c.ReplicaURLs[replica])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		connString = u.WithoutPassword()
-		if u.Password != "" {
-			password = u.Password
-		}
-	case c.URL != "":
-		u, err := parseURL(c.URL)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		connString = u.WithoutPassword()
-		if u.Password != "" {
-			password = u.Password
-		}
-	default:
-		source = envPrefix(c.Name) + "HOST/PORT/USER/DBNAME/SSLMODE"
-		connString = discreteURL(c)
-	}
-
-	pc, err := pgxpool.ParseConfig(connString)
-	if err != nil {
-		// connString has no password, so pgx's message is safe to show.
-		return nil, fmt.Errorf("%s: %w", source, secret.Error(err))
-	}
-	cc := pc.ConnConfig
-	if password != "" {
-		cc.Password = password
-	}
-	cc.ConnectTimeout = c.ConnectTimeout
-	cc.DefaultQueryExecMode = execModes[c.ExecMode]
-	if cc.RuntimeParams == nil {
-		cc.RuntimeParams = map[string]string{}
-	}
-	setTimeout := func(param string, d time.Duration) {
-		if d > 0 {
-			cc.RuntimeParams[param] = strconv.FormatInt(d.Milliseconds(), 10)
-		}
-	}
-	setTimeout("statement_timeout", c.StatementTimeout)
-	setTimeout("lock_timeout", c.LockTimeout)
-	setTimeout("idle_in_transaction_session_timeout", c.IdleInTxTimeout)
-	switch {
-	case c.ApplicationName != "":
-		cc.RuntimeParams["application_name"] = c.ApplicationName
-	case cc.RuntimeParams["application_name"] == "":
-		cc.RuntimeParams["application_name"] = filepath.Base(os.Args[0])
-	}
-
-	pc.MaxConns = int32(c.PoolMaxConns)
-	pc.MinConns = int32(c.PoolMinConns)
-	pc.MaxConnLifetime = c.MaxConnLifetime
-	pc.MaxConnIdleTime = c.MaxConnIdleTime
-	if pc.MaxConnIdleTime == 0 {
-		pc.MaxConnIdleTime = math.MaxInt64 // pgx would close every idle connection
-	}
-	pc.HealthCheckPeriod = c.HealthCheckPeriod
-	return pc, nil
 }

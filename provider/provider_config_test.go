@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cortexerp/datalayer/internal/execmode"
 )
 
 func TestLoadConfigParsesEveryVariable(t *testing.T) {
@@ -50,6 +53,9 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		"DB_ANALYTICS_URL":           "postgres://reader@analytics:5432/dw?sslmode=disable",
 		"DB_ANALYTICS_PASSWORD_FILE": pwFile,
 		"DB_ANALYTICS_REPLICA_URLS":  "postgres://reader@r1/dw, postgres://reader:r2-secret@r2/dw",
+		// analytics: a schema owner for migrations.
+		"DB_ANALYTICS_MIGRATE_URL":           "postgres://owner@analytics:5432/dw?sslmode=disable",
+		"DB_ANALYTICS_MIGRATE_PASSWORD_FILE": pwFile,
 	}
 	cfg, err := LoadConfig(environ)
 	require.NoError(t, err)
@@ -78,6 +84,8 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 	require.Equal(t, "file-secret", an.Password, "the trailing newline is trimmed")
 	require.Equal(t, pwFile, an.PasswordFile)
 	require.Equal(t, []string{"postgres://reader@r1/dw", "postgres://reader:r2-secret@r2/dw"}, an.ReplicaURLs)
+	require.Equal(t, "postgres://owner@analytics:5432/dw?sslmode=disable", an.MigrateURL)
+	require.Equal(t, "file-secret", an.migratePassword)
 
 	// Every variable the provider knows was set above: a new one needs a line here.
 	var used []string
@@ -172,18 +180,12 @@ func TestLoadConfigDatabaseURLIsTheMainShortcut(t *testing.T) {
 
 func TestLoadConfigExecModes(t *testing.T) {
 	t.Parallel()
-	for name, mode := range map[string]pgx.QueryExecMode{
-		"cache_statement": pgx.QueryExecModeCacheStatement,
-		"cache_describe":  pgx.QueryExecModeCacheDescribe,
-		"describe_exec":   pgx.QueryExecModeDescribeExec,
-		"exec":            pgx.QueryExecModeExec,
-		"simple_protocol": pgx.QueryExecModeSimpleProtocol,
-	} {
-		cfg, err := LoadConfig(map[string]string{"DB_MAIN_EXEC_MODE": name})
+	for _, m := range execmode.All() {
+		cfg, err := LoadConfig(map[string]string{"DB_MAIN_EXEC_MODE": m.Name})
 		require.NoError(t, err)
-		pc, err := cfg.Databases[0].poolConfig(-1)
+		pc, err := cfg.Databases[0].poolConfig(primaryTarget)
 		require.NoError(t, err)
-		require.Equal(t, mode, pc.ConnConfig.DefaultQueryExecMode, name)
+		require.Equal(t, m.Mode, pc.ConnConfig.DefaultQueryExecMode, m.Name)
 	}
 }
 
@@ -365,4 +367,96 @@ func TestLoadConfigFindsIgnoredVariables(t *testing.T) {
 		{"DB_ANALYTICS_URL", "analytics is not in DB_NAMES"},
 		{"DB_MAIN_POOL_MAXCONNS", "not a variable of database main"},
 	}, ignored)
+}
+
+func TestMigrationConnConfig(t *testing.T) {
+	t.Parallel()
+	pwFile := filepath.Join(t.TempDir(), "owner-pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte("owner-secret\n"), 0o600))
+	app := map[string]string{
+		"DB_MAIN_HOST": "db.internal", "DB_MAIN_USER": "app", "DB_MAIN_PASSWORD": "app-secret",
+		"DB_MAIN_DBNAME": "erp", "DB_MAIN_STATEMENT_TIMEOUT": "2s", "DB_MAIN_LOCK_TIMEOUT": "1s",
+		"DB_MAIN_IDLE_IN_TX_TIMEOUT": "5s", "DB_MAIN_EXEC_MODE": "exec", "DB_MAIN_CONNECT_TIMEOUT": "3s",
+	}
+	with := func(kv ...string) map[string]string {
+		environ := maps.Clone(app)
+		for i := 0; i < len(kv); i += 2 {
+			environ[kv[i]] = kv[i+1]
+		}
+		return environ
+	}
+
+	t.Run("without MIGRATE_URL migrations connect as the application, without its timeouts", func(t *testing.T) {
+		t.Parallel()
+		db, err := LoadDatabase(app, "main")
+		require.NoError(t, err)
+		cc, err := db.MigrationConnConfig()
+		require.NoError(t, err)
+		require.Equal(t, []any{"db.internal", "app", "app-secret", "erp"}, []any{cc.Host, cc.User, cc.Password, cc.Database})
+		require.Equal(t, pgx.QueryExecModeExec, cc.DefaultQueryExecMode)
+		require.Equal(t, 3*time.Second, cc.ConnectTimeout)
+		for _, p := range []string{"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"} {
+			require.NotContains(t, cc.RuntimeParams, p)
+		}
+	})
+	t.Run("MIGRATE_URL names the owner role, its password from MIGRATE_PASSWORD_FILE", func(t *testing.T) {
+		t.Parallel()
+		db, err := LoadDatabase(with("DB_MAIN_MIGRATE_URL", "postgres://owner@db.internal/erp", "DB_MAIN_MIGRATE_PASSWORD_FILE", pwFile), "main")
+		require.NoError(t, err)
+		cc, err := db.MigrationConnConfig()
+		require.NoError(t, err)
+		require.Equal(t, []any{"owner", "owner-secret"}, []any{cc.User, cc.Password})
+		require.NotContains(t, cc.RuntimeParams, "statement_timeout")
+		require.NotContains(t, fmt.Sprintf("%v %+v %#v", db, db, db), "secret")
+		pc, err := db.poolConfig(primaryTarget)
+		require.NoError(t, err)
+		require.Equal(t, "app", pc.ConnConfig.User, "the application's pool is not the owner's")
+	})
+	t.Run("MIGRATE_URL's own password", func(t *testing.T) {
+		t.Parallel()
+		db, err := LoadDatabase(with("DB_MAIN_MIGRATE_URL", "postgres://owner:url-secret@db.internal/erp?statement_timeout=0"), "main")
+		require.NoError(t, err)
+		cc, err := db.MigrationConnConfig()
+		require.NoError(t, err)
+		require.Equal(t, "url-secret", cc.Password)
+		require.Equal(t, "0", cc.RuntimeParams["statement_timeout"], "MIGRATE_URL's own parameters are kept")
+	})
+	t.Run("LoadDatabase reads a name DB_NAMES does not list and DATABASE_URL for main", func(t *testing.T) {
+		t.Parallel()
+		db, err := LoadDatabase(map[string]string{"DB_NAMES": "main", "DB_ANALYTICS_URL": "postgres://u@h/dw"}, "Analytics")
+		require.NoError(t, err)
+		require.Equal(t, "analytics", db.Name)
+		require.Equal(t, "postgres://u@h/dw", db.URL)
+		db, err = LoadDatabase(map[string]string{"DB_NAMES": "analytics", "DATABASE_URL": "postgres://u@h/erp"}, "main")
+		require.NoError(t, err)
+		require.Equal(t, "postgres://u@h/erp", db.URL)
+	})
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		db   string
+		want string
+	}{
+		{"a bad name", nil, "bad-name", `DB_NAMES: each name must be a letter followed by letters, digits or _; got "bad-name"`},
+		{"MIGRATE_URL not a URL", with("DB_MAIN_MIGRATE_URL", "host=x"), "main",
+			"DB_MAIN_MIGRATE_URL: must be a postgres:// or postgresql:// URL (key=value strings are not accepted)"},
+		{"two passwords for the owner", with("DB_MAIN_MIGRATE_URL", "postgres://o:p-secret@h/d", "DB_MAIN_MIGRATE_PASSWORD_FILE", pwFile), "main",
+			"DB_MAIN_MIGRATE_PASSWORD_FILE: DB_MAIN_MIGRATE_URL already has a password; set it in one place"},
+		{"an owner password without MIGRATE_URL", with("DB_MAIN_MIGRATE_PASSWORD_FILE", pwFile), "main",
+			"DB_MAIN_MIGRATE_PASSWORD_FILE: is the password of DB_MAIN_MIGRATE_URL's role; set DB_MAIN_MIGRATE_URL too"},
+	} {
+		t.Run(tc.name+" is an error naming the variable", func(t *testing.T) {
+			t.Parallel()
+			_, err := LoadDatabase(tc.env, tc.db)
+			require.ErrorIs(t, err, ErrConfig)
+			require.EqualError(t, err, "invalid database configuration:\n"+tc.want)
+		})
+	}
+}
+
+func TestMigrateVariablesAreNotIgnored(t *testing.T) {
+	t.Parallel()
+	_, ignored, err := loadConfig(map[string]string{"DB_MAIN_MIGRATE_URL": "postgres://owner@h/d"})
+	require.NoError(t, err)
+	require.Empty(t, ignored)
 }

@@ -3,7 +3,6 @@ package provider
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -37,23 +36,23 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 
 	var problems []string
 	documented := map[string]bool{}
-	check := func(typ reflect.Type, prefix string) {
-		for _, f := range envFields(typ) {
-			name := prefix + f.key
+	check := func(v any, prefix string) {
+		for _, f := range envParams(v, prefix) {
+			name := f.Key
 			documented[name] = true
 			cells, ok := rows[name]
 			switch {
 			case !ok:
-				problems = append(problems, fmt.Sprintf("no row for %s (field %s.%s)", name, typ.Name(), f.field))
-			case f.hasDef && f.def != "" && cells[1] != "`"+f.def+"`":
-				problems = append(problems, fmt.Sprintf("default of %s is %s, want `%s`", name, cells[1], f.def))
+				problems = append(problems, fmt.Sprintf("no row for %s (%T)", name, v))
+			case f.HasDefaultValue && f.DefaultValue != "" && cells[1] != "`"+f.DefaultValue+"`":
+				problems = append(problems, fmt.Sprintf("default of %s is %s, want `%s`", name, cells[1], f.DefaultValue))
 			case cells[2] == "":
 				problems = append(problems, fmt.Sprintf("no meaning for %s", name))
 			}
 		}
 	}
-	check(reflect.TypeFor[Config](), "")
-	check(reflect.TypeFor[DatabaseConfig](), "DB_<NAME>_")
+	check(&Config{}, "")
+	check(&DatabaseConfig{}, "DB_<NAME>_")
 	for name := range rows {
 		if !documented[name] {
 			problems = append(problems, fmt.Sprintf("row %s is not a variable the provider reads", name))

@@ -49,8 +49,12 @@ type (
 
 func (c DatabaseConfig) redacted() plainDatabaseConfig {
 	c.URL = secret.Redact(c.URL)
+	c.MigrateURL = secret.Redact(c.MigrateURL)
 	if c.Password != "" {
 		c.Password = secret.Mask
+	}
+	if c.migratePassword != "" {
+		c.migratePassword = secret.Mask
 	}
 	c.ReplicaURLs = slices.Clone(c.ReplicaURLs)
 	for i, r := range c.ReplicaURLs {
