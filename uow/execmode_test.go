@@ -17,14 +17,7 @@ import (
 // exec or simple_protocol).
 func TestEveryExecMode(t *testing.T) {
 	t.Parallel()
-	modes := map[string]pgx.QueryExecMode{
-		"cache_statement": pgx.QueryExecModeCacheStatement,
-		"cache_describe":  pgx.QueryExecModeCacheDescribe,
-		"describe_exec":   pgx.QueryExecModeDescribeExec,
-		"exec":            pgx.QueryExecModeExec,
-		"simple_protocol": pgx.QueryExecModeSimpleProtocol,
-	}
-	for name, mode := range modes {
+	for name, mode := range execModes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			pool, _ := newDBWith(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })

@@ -15,18 +15,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cortexerp/datalayer/internal/execmode"
 	"github.com/cortexerp/datalayer/uow"
 )
 
-// execModes are the five pgx exec modes; faults are tried in each where the
-// mode changes what goes over the wire.
-var execModes = map[string]pgx.QueryExecMode{
-	"cache_statement": pgx.QueryExecModeCacheStatement,
-	"cache_describe":  pgx.QueryExecModeCacheDescribe,
-	"describe_exec":   pgx.QueryExecModeDescribeExec,
-	"exec":            pgx.QueryExecModeExec,
-	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
-}
+// execModes are the five pgx exec modes (internal/execmode's list) by name;
+// faults are tried in each where the mode changes what goes over the wire.
+var execModes = func() map[string]pgx.QueryExecMode {
+	modes := map[string]pgx.QueryExecMode{}
+	for _, m := range execmode.All() {
+		modes[m.Name] = m.Mode
+	}
+	return modes
+}()
 
 // cut says where an injector ends the session around the next COMMIT.
 type cut int

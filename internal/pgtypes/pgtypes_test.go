@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/dbtest"
+	"github.com/cortexerp/datalayer/internal/execmode"
 	"github.com/cortexerp/datalayer/provider"
 	"github.com/cortexerp/datalayer/uow"
 )
@@ -42,7 +43,7 @@ func TestEnumArraysNeedNoCode(t *testing.T) {
 			return dbtest.New(t, dbtest.WithMigrations(ticketMigrations))
 		},
 	}
-	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+	for _, mode := range execmode.Names() {
 		pools["provider "+mode] = func(t *testing.T) *pgxpool.Pool {
 			return providerPool(t, dbtest.NewURL(t, dbtest.WithMigrations(ticketMigrations)), mode)
 		}
