@@ -11,12 +11,13 @@ import (
 	"github.com/cortexerp/datalayer/internal/secret"
 )
 
-// envVars are the variables naming an existing server, in order of precedence.
-var envVars = []string{"DATABASE_URL", "TEST_DATABASE_URL"}
+// defaultEnvVars are the variables naming an existing server, in order of
+// precedence, unless [WithEnvVars] names others.
+var defaultEnvVars = []string{"DATABASE_URL", "TEST_DATABASE_URL"}
 
 // startEnv returns the server named by the first non-empty variable of
 // envVars after checking that it answers, or a reason when none is set.
-func startEnv(ctx context.Context) (*Server, string, error) {
+func startEnv(ctx context.Context, envVars []string) (*Server, string, error) {
 	for _, name := range envVars {
 		raw := os.Getenv(name)
 		if raw == "" {

@@ -22,6 +22,7 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 type config struct {
 	port       int
 	sources    []Source
+	envVars    []string // the variables SourceEnv reads, in order
 	binDirs    []string
 	binDirsSet bool   // WithBinDirs given
 	binDir     string // the installation to run: WithBinDir or $LOCALPG_BIN_DIR
@@ -56,6 +57,7 @@ const BinDirEnv = "LOCALPG_BIN_DIR"
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		sources: []Source{SourceEnv, SourceDocker, SourceBinaries},
+		envVars: defaultEnvVars,
 		binDirs: defaultBinDirs,
 		image:   DefaultImage,
 		logger:  slog.New(slog.DiscardHandler),
@@ -129,6 +131,24 @@ func WithSources(sources ...Source) Option {
 			}
 		}
 		c.sources = slices.Clone(sources)
+		return nil
+	})
+}
+
+// WithEnvVars makes SourceEnv read the given variables, in order, instead
+// of DATABASE_URL and TEST_DATABASE_URL: dbtest reads DBTEST_DATABASE_URL, a
+// server the user named for tests, and never DATABASE_URL.
+func WithEnvVars(names ...string) Option {
+	return optionFunc(func(c *config) error {
+		if len(names) == 0 {
+			return errors.New("localpg: WithEnvVars: name at least one variable")
+		}
+		for _, n := range names {
+			if n == "" {
+				return errors.New("localpg: WithEnvVars: a variable name must not be empty")
+			}
+		}
+		c.envVars = slices.Clone(names)
 		return nil
 	})
 }
