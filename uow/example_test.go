@@ -114,5 +114,5 @@ func ExampleUnitOfWork_Do_readOnly() {
 		return q.put(ctx, 200, "refused")
 	}, uow.ReadOnly())
 	fmt.Println(err)
-	// Output: uow: write in a read-only unit of work (ReadOnly or a read replica): ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)
+	// Output: uow: write in a read-only unit of work (the ReadOnly option, which WithReplicas and WithReplicaSet send to a read replica: drop it to write): ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)
 }

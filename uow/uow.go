@@ -49,7 +49,7 @@ type core struct {
 	prepares bool // the pool's exec mode prepares new statements in a round trip of their own
 	simple   bool // the pool's exec mode is simple_protocol: a batch is one query message
 	known    knownStatements
-	next     atomic.Uint64 // round robin over replicas
+	replicas *ReplicaSet // nil without WithReplicas or WithReplicaSet
 }
 
 // New returns a UnitOfWork over pool that binds handles with bind, typically
@@ -81,6 +81,16 @@ func New[Q any, D any](pool *pgxpool.Pool, bind func(D) Q, opts ...Option) *Unit
 		if err := o.apply(&u.cfg); err != nil {
 			panic("uow.New: " + err.Error())
 		}
+	}
+	switch {
+	case u.cfg.replicaSet != nil && len(u.cfg.replicas) > 0:
+		panic("uow.New: WithReplicas and WithReplicaSet exclude each other: give the replicas to NewReplicaSet")
+	case u.cfg.replicaSet != nil && u.cfg.replicaSet.primary != pool:
+		panic("uow.New: WithReplicaSet: the set was built for another primary than the pool given to New")
+	case u.cfg.replicaSet != nil:
+		u.replicas = u.cfg.replicaSet
+	case len(u.cfg.replicas) > 0:
+		u.replicas = newReplicaSet(pool, u.cfg.replicas, replicaConfig{tokenWait: DefaultReplicaTokenWait})
 	}
 	switch pool.Config().ConnConfig.DefaultQueryExecMode {
 	case pgx.QueryExecModeExec:

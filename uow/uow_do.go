@@ -70,8 +70,18 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 		policy = u.cfg.defaultRetry
 	}
 	started := time.Now()
+	failedOver := false
 	for attempt := 1; ; attempt++ {
-		err, lost := u.runOnce(ctx, fn, o, attempt)
+		lost, readOnlyPrimary, err := u.runOnce(ctx, fn, o, attempt)
+		if err != nil && readOnlyPrimary && !failedOver && ctx.Err() == nil {
+			// The primary refused the write as read-only (a failover): its
+			// connections are gone; once, try again on a fresh one. Or a
+			// replica's connection broke under a ReadOnly unit of work, which
+			// wrote nothing: the replica is marked down; once, try elsewhere.
+			failedOver = true
+			u.cfg.logger.LogAttrs(ctx, slogDebug, "uow: retrying on a fresh connection to the primary", attrName(o.name), attrAttempt(attempt+1), attrErr(err))
+			continue
+		}
 		if err == nil || policy == nil || !policy.retryable(err) && (!policy.ConnLost || !lost) {
 			return err
 		}
@@ -86,8 +96,10 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 }
 
 // runOnce runs one attempt. lost reports that its connection broke, or could
-// not be had, before COMMIT was sent.
-func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (err error, lost bool) {
+// not be had, before COMMIT was sent; readOnlyPrimary that the primary
+// refused a write as read-only (see txn.readOnlyPrimary), or that a
+// replica's connection broke: both are retried once.
+func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (lost, readOnlyPrimary bool, err error) {
 	// One allocation holds the transaction, its outermost level and handle.
 	t := &txn{core: &u.core, opts: *o, attempt: attempt, pool: u.pool}
 	root := &t.root
@@ -105,7 +117,7 @@ func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q)
 		}
 	}()
 	err = t.finish(ctx, root, fn(lctx, u.boundTo(root)))
-	return err, t.lost
+	return t.lost, t.failedOver, err
 }
 
 func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(context.Context, Q) error, o *txOptions) (err error) {
@@ -116,8 +128,17 @@ func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(con
 		return fmt.Errorf("uow: Isolation(%s): %w (this call is nested in another unit of work)", o.isoLevel, ErrNotOutermost)
 	case o.deferrable:
 		return fmt.Errorf("uow: Deferrable: %w (this call is nested in another unit of work)", ErrNotOutermost)
+	case o.captureToken != nil:
+		return fmt.Errorf("uow: CaptureToken: %w (this call is nested in another unit of work)", ErrNotOutermost)
+	case !o.token.IsZero():
+		return fmt.Errorf("uow: AfterToken: %w (this call is nested in another unit of work)", ErrNotOutermost)
 	}
 	t := parent.tx
+	if o.readOnly {
+		t.mu.Lock()
+		t.nestedReadOnly = true
+		t.mu.Unlock()
+	}
 	l := &level{tx: t, parent: parent, outer: parent.outer, depth: parent.depth + 1, name: o.name, readOnly: o.readOnly, needsSavepoint: true, writeBehind: o.writeBehind || parent.writeBehind}
 	if o.statementTimeout > 0 {
 		l.stmtTimeout = millis(o.statementTimeout)

@@ -97,7 +97,7 @@ func translate(err error) error {
 		return nil
 	}
 	if sqlState(err) == pgerrcode.ReadOnlySQLTransaction {
-		return fmt.Errorf("uow: write in a read-only unit of work (ReadOnly or a read replica): %w", err)
+		return fmt.Errorf("uow: write in a read-only unit of work (the ReadOnly option, which WithReplicas and WithReplicaSet send to a read replica: drop it to write): %w", err)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -150,11 +151,26 @@ func (t *txn) finish(ctx context.Context, root *level, ferr error) error {
 		if begun {
 			if err == nil {
 				err = t.commit(ctx, conn)
+				if err == nil && t.opts.captureToken != nil {
+					t.captureToken(ctx, conn)
+				}
 			} else {
 				t.rollback(ctx, conn)
 			}
 		}
+		if t.lost && err != nil && t.pool != t.core.pool && t.core.replicas != nil {
+			t.core.replicas.markDown(t.pool, err)
+			t.failedOver = true
+		}
+		if t.readOnlyPrimary(err) {
+			t.core.cfg.logger.LogAttrs(ctx, slogWarn, "uow: the primary is read-only (failed over?): its connections are dropped", attrErr(err))
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+			t.core.pool.Reset()
+		}
 		conn.Release()
+	}
+	if !begun && err == nil && t.opts.captureToken != nil {
+		*t.opts.captureToken = Token{}
 	}
 	if err == nil {
 		runCommitHooks(t.outerCtx, root.afterCommit)
@@ -177,6 +193,21 @@ func (t *txn) rollback(ctx context.Context, conn *pgxpool.Conn) {
 		t.core.cfg.logger.LogAttrs(ctx, slogWarn, "uow: rollback failed; connection discarded", attrErr(err))
 		_ = c.Close(cctx)
 	}
+}
+
+// readOnlyPrimary reports whether err is the primary refusing a write because
+// it is read-only (SQLSTATE 25006 in a read-write unit of work on the
+// primary, with no ReadOnly level inside): after a failover the server
+// behind the primary's address became a standby, or was fenced. It records
+// it in t.failedOver, for doOutermost's one retry.
+func (t *txn) readOnlyPrimary(err error) bool {
+	if sqlState(err) != pgerrcode.ReadOnlySQLTransaction || t.opts.readOnly || t.pool != t.core.pool {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failedOver = !t.nestedReadOnly
+	return t.failedOver
 }
 
 // isRetryable reports whether err is one every policy retries (it reads no

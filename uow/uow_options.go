@@ -27,6 +27,7 @@ type config struct {
 	maxSavepoints int
 	defaultRetry  *RetryPolicy
 	replicas      []*pgxpool.Pool
+	replicaSet    *ReplicaSet
 }
 
 // WithLogger logs retries, rollbacks and commit outcomes at debug and warn
@@ -88,7 +89,10 @@ func WithWriteBehind() Option {
 
 // WithReplicas sends outermost ReadOnly units of work to one of the replica
 // pools (round robin, skipping a replica that cannot give a connection), and
-// to the primary when none can.
+// to the primary when none can. It knows nothing of the replicas' lag: a
+// ReadOnly unit of work given a [Token] asks the replica it picked whether it
+// has replayed it, waiting up to [DefaultReplicaTokenWait]. [WithReplicaSet]
+// adds a prober, a lag bound and the knobs; the two exclude each other.
 func WithReplicas(pools ...*pgxpool.Pool) Option {
 	return optionFunc(func(c *config) error {
 		for i, p := range pools {
@@ -97,6 +101,21 @@ func WithReplicas(pools ...*pgxpool.Pool) Option {
 			}
 		}
 		c.replicas = append(c.replicas, pools...)
+		return nil
+	})
+}
+
+// WithReplicaSet routes outermost ReadOnly units of work through rs: to a
+// replica that is up, within rs's lag bound and, given a [Token], has
+// replayed it; else to the primary. rs must have been built for the pool
+// given to New; it excludes [WithReplicas]. Several UnitOfWorks may share rs;
+// its owner closes it after them.
+func WithReplicaSet(rs *ReplicaSet) Option {
+	return optionFunc(func(c *config) error {
+		if rs == nil {
+			return errors.New("WithReplicaSet: set must not be nil")
+		}
+		c.replicaSet = rs
 		return nil
 	})
 }
@@ -121,6 +140,8 @@ type txOptions struct {
 	lockTimeout      time.Duration
 	name             string
 	writeBehind      bool
+	captureToken     *Token // CaptureToken: where to store the token after COMMIT
+	token            Token  // AfterToken
 }
 
 // Isolation sets the transaction isolation level. Outermost calls only: a
@@ -130,8 +151,10 @@ func Isolation(level pgx.TxIsoLevel) TxOption {
 }
 
 // ReadOnly makes the unit of work read-only: BEGIN READ ONLY when outermost
-// (and eligible for a replica), SET TRANSACTION READ ONLY inside the savepoint
-// when nested; the parent is read-write again when the nested call ends.
+// (and eligible for a replica: see [WithReplicas] and [WithReplicaSet]), SET
+// TRANSACTION READ ONLY inside the savepoint when nested; the parent is
+// read-write again when the nested call ends. A write in it fails with an
+// error that says so.
 func ReadOnly() TxOption {
 	return txOptionFunc(func(o *txOptions) error { o.readOnly = true; return nil })
 }

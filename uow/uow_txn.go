@@ -67,6 +67,9 @@ type txn struct {
 	lastErr    error // last statement error
 	lost       bool  // set by finish: the connection broke (or none could be had) before COMMIT was sent
 
+	nestedReadOnly bool // a nested ReadOnly level ran: a 25006 may be its own
+	failedOver     bool // set by finish: the primary refused a write as read-only (readOnlyPrimary), or a replica's connection broke
+
 	// Write-behind (see deferStmt): BEGIN and SAVEPOINTs may wait in pending
 	// with the deferred statements. beginQueued: BEGIN is in pending, not run
 	// yet (begun stays false until it runs). deferred, deferredBytes: the
@@ -165,14 +168,10 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 // acquire takes a connection: a replica's for a ReadOnly unit of work when
 // one can give it, else the primary's.
 func (t *txn) acquire(ctx context.Context) (*pgxpool.Conn, error) {
-	if replicas := t.core.cfg.replicas; t.opts.readOnly && len(replicas) > 0 {
-		start := t.core.next.Add(1)
-		for i := range replicas {
-			p := replicas[(int(start)+i)%len(replicas)]
-			if c, err := p.Acquire(ctx); err == nil {
-				t.pool = p
-				return c, nil
-			}
+	if rs := t.core.replicas; rs != nil && t.opts.readOnly {
+		if c, p := rs.acquire(ctx, t.opts.token.later(TokenFromContext(ctx))); c != nil {
+			t.pool = p
+			return c, nil
 		}
 	}
 	c, err := t.core.pool.Acquire(ctx)
