@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
-	"runtime"
 	"strings"
 	"time"
 
@@ -18,8 +16,8 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/cortexerp/datalayer/db"
-	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/internal/secret"
+	"github.com/cortexerp/datalayer/internal/testdb"
 	"github.com/cortexerp/datalayer/migrate"
 )
 
@@ -63,11 +61,11 @@ type setupReps struct {
 // setup times SetupReps clones against as many fresh migrated databases,
 // alternating which goes first.
 func (r *run) setup(ctx context.Context, rep *Report) error {
-	base, err := dbtest.PgtestdbConfig(r.srv.URL())
+	base, err := testdb.Config(r.srv.URL())
 	if err != nil {
 		return err
 	}
-	hash, err := migrate.Hash(db.Migrations)
+	mig, err := testdb.NewMigrator(db.Migrations, "datalayer-bench-"+r.suffix+"-")
 	if err != nil {
 		return fmt.Errorf("hash migrations: %w", err)
 	}
@@ -75,18 +73,17 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
 	}
-	mig := templateMigrator{fsys: db.Migrations, hash: "datalayer-bench-" + r.suffix + "-" + hash}
 	res := SetupResult{Reps: r.cfg.SetupReps, Migrations: len(migs)}
 
 	clone := func() (time.Duration, error) {
 		t0 := time.Now()
-		tb := &benchTB{}
-		inst, err := tb.run(func() *pgtestdb.Config { return pgtestdb.Custom(tb, base, mig) })
+		tb := &testdb.TB{}
+		inst, err := tb.Run(func() *pgtestdb.Config { return pgtestdb.Custom(tb, base, mig) })
 		if err == nil {
 			err = openAndPing(ctx, inst.URL())
 		}
 		d := time.Since(t0)
-		tb.finish() // drops the clone
+		tb.Finish() // drops the clone
 		if err != nil {
 			return 0, secret.Error(fmt.Errorf("clone template: %w", err))
 		}
@@ -141,17 +138,17 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 		return err
 	}
 	t0 := time.Now()
-	tb := &benchTB{}
-	inst, err := tb.run(func() *pgtestdb.Config { return pgtestdb.Custom(tb, base, mig) })
+	tb := &testdb.TB{}
+	inst, err := tb.Run(func() *pgtestdb.Config { return pgtestdb.Custom(tb, base, mig) })
 	if err != nil {
-		tb.finish()
+		tb.Finish()
 		return secret.Error(fmt.Errorf("create template: %w", err))
 	}
 	templateDB, _, _ = strings.Cut(inst.Database, "_inst_")
 	r.templates = append(r.templates, templateDB) // pgtestdb keeps templates; this one is ours
 	err = openAndPing(ctx, inst.URL())
 	res.FirstClone = time.Since(t0)
-	tb.finish()
+	tb.Finish()
 	if err != nil {
 		return secret.Error(err)
 	}
@@ -225,69 +222,6 @@ func openAndPing(ctx context.Context, url string) error {
 		return fmt.Errorf("ping: %w", err)
 	}
 	return nil
-}
-
-// templateMigrator is dbtest's pgtestdb migrator: migrate up with the kit.
-type templateMigrator struct {
-	fsys fs.FS
-	hash string
-}
-
-func (m templateMigrator) Hash() (string, error) { return m.hash, nil }
-
-func (m templateMigrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
-	mg, err := migrate.New(db, m.fsys)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = mg.Close() }()
-	_, err = mg.Up(ctx)
-	return err
-}
-
-// benchTB is the pgtestdb.TB of a program: Fatalf ends the goroutine that
-// run started, as testing's does, and run returns the failure.
-type benchTB struct {
-	cleanups []func()
-	failed   bool
-	msg      string
-}
-
-var _ pgtestdb.TB = (*benchTB)(nil)
-
-func (t *benchTB) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
-func (t *benchTB) Failed() bool     { return t.failed }
-func (t *benchTB) Helper()          {}
-func (t *benchTB) Logf(string, ...any) {
-}
-
-func (t *benchTB) Fatalf(format string, args ...any) {
-	t.failed = true
-	t.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-// run calls f on a goroutine of its own, so that Fatalf can end it.
-func (t *benchTB) run(f func() *pgtestdb.Config) (*pgtestdb.Config, error) {
-	var c *pgtestdb.Config
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c = f()
-	}()
-	<-done
-	if t.failed {
-		return nil, errors.New(t.msg)
-	}
-	return c, nil
-}
-
-// finish runs the cleanups, last registered first.
-func (t *benchTB) finish() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
-	t.cleanups = nil
 }
 
 // migrateUp applies the ERP migrations to the database at url.

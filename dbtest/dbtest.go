@@ -1,5 +1,5 @@
-// Package dbtest gives each test its own PostgreSQL database, cloned from a
-// template that is migrated once per set of migrations.
+// Package dbtest gives each test a migrated PostgreSQL database: its own
+// ([New], [NewURL]) or a transaction that is rolled back ([Tx]).
 //
 //	func TestOrders(t *testing.T) {
 //		t.Parallel()
@@ -7,41 +7,50 @@
 //		...
 //	}
 //
-// The server is the process-wide [Server]: whatever [localpg.Start] resolves
-// (DATABASE_URL or TEST_DATABASE_URL, else Docker, else local binaries),
-// started once and left to localpg's watchdog, which removes it when the test
-// binary exits. Templates and clones are made by pgtestdb: the template is
-// keyed by [migrate.Hash] of the migrations, so it is migrated once per
-// change, even across test binaries sharing a server. A test's database is
-// dropped when the test passes and kept when it fails, its URL logged (the
-// password, pgtestdb.DefaultRolePassword, masked).
+// Databases are clones of a template migrated once per set of migrations
+// (keyed by a hash of the migration files, made by pgtestdb, kept on the server across runs).
+// A few clones are made ahead, in the background, so that New hands one over
+// at once: $DBTEST_POOL_SIZE ([PoolSizeEnv]) of them per template, by default
+// GOMAXPROCS. Each clone goes to one test only; no other test ever touched
+// it. A test's database is dropped in the background when the test passes,
+// and kept when it fails, its URL logged (the password masked).
+//
+// [Tx] is cheaper still, for a test that needs no commit: a transaction on a
+// database shared by the tests of the process, rolled back when the test
+// ends. Repository code built on uow runs in it unchanged; see [Tx] for what
+// it cannot test.
+//
+// The server is the process-wide [Server]: the one of $DBTEST_DATABASE_URL
+// ([DatabaseURLEnv]) when set, else one localpg starts (Docker, else local
+// binaries) and removes when the test binary exits. DATABASE_URL and
+// TEST_DATABASE_URL are never used: dbtest creates a role and databases, and
+// does so only on a server named for that.
+//
+// A test binary that uses dbtest runs its tests through [Main], which stops
+// the background work and drops what is left before the process exits:
+//
+//	func TestMain(m *testing.M) { os.Exit(dbtest.Main(m).Run()) }
+//
+// Databases of a test binary that was killed are swept by the next one that
+// uses the same server (see [DatabaseURLEnv]).
 //
 // Everything here is safe for parallel tests.
 package dbtest
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
-	"github.com/peterldowns/pgtestdb"
 
 	"github.com/cortexerp/datalayer/internal/pgtypes"
 	"github.com/cortexerp/datalayer/internal/secret"
-	"github.com/cortexerp/datalayer/localpg"
-	"github.com/cortexerp/datalayer/migrate"
 )
 
 // MigrationsDirEnv names the variable that overrides the default migrations
@@ -54,7 +63,7 @@ const DefaultMaxConns = 8
 // startTimeout bounds the start of the shared server.
 const startTimeout = 2 * time.Minute
 
-// Option configures [New] and [NewURL]. Options are immutable: share them freely.
+// Option configures [New], [NewURL] and [Tx]. Options are immutable: share them freely.
 type Option interface {
 	apply(*config) error
 }
@@ -64,9 +73,10 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
-	fsys     fs.FS
-	empty    bool
-	maxConns int32
+	fsys        fs.FS
+	empty       bool
+	maxConns    int32
+	maxConnsSet bool
 }
 
 // WithMigrations migrates the template with the goose migrations at the root
@@ -91,13 +101,14 @@ func WithoutMigrations() Option {
 	})
 }
 
-// WithMaxConns sets the size of the pool [New] returns (default [DefaultMaxConns]).
+// WithMaxConns sets the size of the pool [New] returns (default
+// [DefaultMaxConns]). [Tx] refuses it: its pool is shared.
 func WithMaxConns(n int32) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
 			return fmt.Errorf("WithMaxConns(%d): want at least 1", n)
 		}
-		c.maxConns = n
+		c.maxConns, c.maxConnsSet = n, true
 		return nil
 	})
 }
@@ -106,58 +117,67 @@ func WithMaxConns(n int32) Option {
 // Its connections know every enum type of the database and its array type,
 // as provider's do; types created after a connection opened need
 // pool.Reset().
-// The pool is closed in t.Cleanup, then the database is dropped if t passed.
+// The pool is closed in t.Cleanup, then the database is dropped (in the
+// background) if t passed, kept and logged if it failed.
 // Any failure to provide it fails t at once.
 func New(t testing.TB, opts ...Option) *pgxpool.Pool {
 	t.Helper()
-	cfg := options(t, opts)
-	dbURL := NewURL(t, opts...)
+	return newPool(t, opts)
+}
+
+func newPool(t tb, opts []Option) *pgxpool.Pool {
+	t.Helper()
+	cfg := options(t, opts, "New")
+	name, dbURL := provide(t, cfg)
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
-		t.Fatalf("dbtest: parse the test database URL: %v", err)
+		t.Fatalf("dbtest: parse the test database URL: %v", secret.Error(err))
 	}
 	pcfg.MaxConns = cfg.maxConns
 	// As provider's pools do: every enum type and its array type, per connection.
 	pcfg.AfterConnect = pgtypes.Register
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(t.Context()), pcfg)
 	if err != nil {
-		t.Fatalf("dbtest: open a pool on the test database: %v", err)
+		t.Fatalf("dbtest: open a pool on the test database: %v", secret.Error(err))
 	}
-	t.Cleanup(pool.Close) // runs before pgtestdb's drop, registered earlier
+	t.Cleanup(func() {
+		pool.Close()
+		finish(t, name, dbURL, false)
+	})
 	return pool
 }
 
 // NewURL is [New] returning the database's connection string (it carries
 // pgtestdb's role password: do not log it). Close every connection you open
-// before the test ends, or the database cannot be dropped and t fails.
+// before the test ends: a connection still open then fails t.
 func NewURL(t testing.TB, opts ...Option) string {
 	t.Helper()
-	cfg := options(t, opts)
-	var m pgtestdb.Migrator = pgtestdb.NoopMigrator{}
-	if !cfg.empty {
-		fsys := cfg.fsys
-		if fsys == nil {
-			fsys = defaultMigrations(t)
-		}
-		hash, err := migrate.Hash(fsys)
-		if err != nil {
-			t.Fatalf("dbtest: %v", err)
-		}
-		m = migrator{fsys: fsys, hash: hash}
-	}
-	base := baseConfig(t)
-	rt := &redactingTB{TB: t}
-	inst := pgtestdb.Custom(rt, base, m)
-	dbURL := inst.URL()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("dbtest: kept database %s for inspection: %s", inst.Database, secret.Redact(dbURL))
-		}
-	})
+	return newURL(t, opts)
+}
+
+func newURL(t tb, opts []Option) string {
+	t.Helper()
+	cfg := options(t, opts, "NewURL")
+	name, dbURL := provide(t, cfg)
+	t.Cleanup(func() { finish(t, name, dbURL, true) })
 	return dbURL
 }
 
-func options(t testing.TB, opts []Option) config {
+// tb is what dbtest needs of a testing.TB (the benchmarks pass their own,
+// whose cleanups run after each round).
+type tb interface {
+	Helper()
+	Context() context.Context
+	Cleanup(func())
+	Failed() bool
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+var _ tb = testing.TB(nil)
+
+func options(t tb, opts []Option, caller string) config {
 	t.Helper()
 	cfg := config{maxConns: DefaultMaxConns}
 	var errs []error
@@ -170,111 +190,18 @@ func options(t testing.TB, opts []Option) config {
 			errs = append(errs, err)
 		}
 	}
+	if cfg.maxConnsSet && caller == "Tx" {
+		errs = append(errs, errors.New("WithMaxConns applies to New, not Tx (its pool is shared)"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	return cfg
 }
 
-// shared is the process-wide server.
-var shared struct {
-	once sync.Once
-	srv  *localpg.Server
-	err  error
-}
-
-// Server returns the process-wide server, starting it on first use with
-// [localpg.Start]. It is never stopped explicitly: localpg's watchdog removes
-// it when the process exits. A failure to start it fails t.
-//
-// Like localpg, it honours DATABASE_URL and TEST_DATABASE_URL first: the tests
-// then create the role pgtdbuser and databases named testdb_tpl_* on that
-// server. Point them at a server meant for tests.
-func Server(t testing.TB) *localpg.Server {
-	t.Helper()
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		defer cancel()
-		shared.srv, shared.err = localpg.Start(ctx)
-	})
-	if shared.err != nil {
-		t.Fatalf("dbtest: start a PostgreSQL server: %v", shared.err)
-	}
-	return shared.srv
-}
-
-// baseConfig describes the shared server's admin connection for pgtestdb.
-func baseConfig(t testing.TB) pgtestdb.Config {
-	t.Helper()
-	c, err := PgtestdbConfig(Server(t).URL())
-	if err != nil {
-		t.Fatalf("dbtest: %v", err)
-	}
-	return c
-}
-
-// PgtestdbConfig returns the pgtestdb configuration of the server at url
-// (a postgres:// URL or a keyword/value string), as New builds it, for code
-// that drives pgtestdb itself (a benchmark, a TestMain). Its error never
-// holds the password.
-func PgtestdbConfig(raw string) (pgtestdb.Config, error) {
-	c := pgtestdb.Config{DriverName: "pgx"}
-	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && u.Host != "" {
-		// pgtestdb pastes these into a URL unescaped: escape them here.
-		c.User = url.PathEscape(u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			c.Password = url.PathEscape(p)
-		}
-		c.Host, c.Port = u.Hostname(), u.Port()
-		c.Database = strings.TrimPrefix(u.Path, "/")
-		c.Options = u.RawQuery
-	} else {
-		pc, err := pgconn.ParseConfig(raw)
-		if err != nil {
-			return c, errors.New("the server's connection string is not valid")
-		}
-		c.User, c.Password = url.PathEscape(pc.User), url.PathEscape(pc.Password)
-		c.Host, c.Port, c.Database = pc.Host, fmt.Sprint(pc.Port), pc.Database
-		c.Options = "sslmode=disable"
-		if pc.TLSConfig != nil {
-			c.Options = "sslmode=require"
-		}
-	}
-	if strings.Contains(c.Host, ":") {
-		c.Host = "[" + c.Host + "]"
-	}
-	if c.Port == "" {
-		c.Port = "5432"
-	}
-	if c.Database == "" {
-		c.Database = "postgres"
-	}
-	return c, nil
-}
-
-// migrator is the pgtestdb.Migrator for a goose migrations fs.FS.
-type migrator struct {
-	fsys fs.FS
-	hash string
-}
-
-func (m migrator) Hash() (string, error) { return "dbtest-goose-" + m.hash, nil }
-
-func (m migrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
-	mg, err := migrate.New(db, m.fsys)
-	if err != nil {
-		return err
-	}
-	defer mg.Close()
-	if _, err := mg.Up(ctx); err != nil {
-		return err
-	}
-	return nil
-}
-
 // defaultMigrations returns $DBTEST_MIGRATIONS_DIR or the nearest
 // db/migrations directory at or above the working directory.
-func defaultMigrations(t testing.TB) fs.FS {
+func defaultMigrations(t tb) fs.FS {
 	t.Helper()
 	if dir := os.Getenv(MigrationsDirEnv); dir != "" {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -300,22 +227,4 @@ func defaultMigrations(t testing.TB) fs.FS {
 	t.Fatalf("dbtest: no db/migrations directory at or above %s: set %s to the migrations directory "+
 		"or pass dbtest.WithMigrations", wd, MigrationsDirEnv)
 	return nil
-}
-
-// redactingTB masks passwords in what pgtestdb logs (it logs every test
-// database's URL, password included) and in its fatal errors.
-type redactingTB struct {
-	testing.TB
-}
-
-var _ pgtestdb.TB = (*redactingTB)(nil)
-
-func (r *redactingTB) Logf(format string, args ...any) {
-	r.TB.Helper()
-	r.TB.Log(secret.Text(fmt.Sprintf(format, args...)))
-}
-
-func (r *redactingTB) Fatalf(format string, args ...any) {
-	r.TB.Helper()
-	r.TB.Fatal(secret.Text(fmt.Sprintf(format, args...)))
 }

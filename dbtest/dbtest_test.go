@@ -130,15 +130,24 @@ func TestPoolIsSmallAndClosedAfterTheTest(t *testing.T) {
 }
 
 // requireDatabases checks on the shared server whether database name exists.
+// A database that should not exist may still be being dropped in the
+// background: it is polled for until a deadline.
 func requireDatabases(t *testing.T, name string, exists bool) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dbtest.Server(t).URL())
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
-	var found bool
-	require.NoError(t, conn.QueryRow(t.Context(),
-		"SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&found))
-	require.Equal(t, exists, found, "database %s", name)
+	deadline := time.Now().Add(30 * time.Second)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var found bool
+		require.NoError(t, conn.QueryRow(t.Context(),
+			"SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&found))
+		if found == exists || exists || time.Now().After(deadline) {
+			require.Equal(t, exists, found, "database %s", name)
+			return
+		}
+		time.Sleep(wait) // polling the catalog for the background drop, bounded by deadline
+	}
 }
 
 func TestBadOptionsFailTheTest(t *testing.T) {
@@ -150,7 +159,7 @@ func TestBadOptionsFailTheTest(t *testing.T) {
 
 // The tests below re-run this test binary as a child (TestChildProcess) to
 // watch a test fail. The child uses this process's server through
-// DATABASE_URL, so what it leaves behind can be inspected here.
+// DBTEST_DATABASE_URL, so what it leaves behind can be inspected here.
 const childEnv = "DBTEST_TEST_CHILD"
 
 func TestChildProcess(t *testing.T) {
@@ -178,7 +187,7 @@ func runChild(t *testing.T, mode, dir string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.v")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, "DATABASE_URL="+dbtest.Server(t).URL(), "TEST_DATABASE_URL=")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode, dbtest.DatabaseURLEnv+"="+dbtest.Server(t).URL())
 	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

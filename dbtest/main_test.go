@@ -5,11 +5,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/internal/leakcheck"
 )
 
-// TestMain fails the run if a test leaves a goroutine behind, the
-// process-wide server's aside (see leakcheck.SharedServer).
+// TestMain runs the tests through dbtest.Main, which stops dbtest's
+// background work, and fails the run if a test leaves a goroutine behind,
+// the process-wide server's aside (see leakcheck.SharedServer).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, leakcheck.SharedServer()...)
+	goleak.VerifyTestMain(dbtest.Main(m), leakcheck.SharedServer()...)
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/internal/leakcheck"
 )
 
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	goleak.VerifyTestMain(m, append(leakcheck.SharedServer(), goleak.Cleanup(func(code int) {
+	goleak.VerifyTestMain(dbtest.Main(m), append(leakcheck.SharedServer(), goleak.Cleanup(func(code int) {
 		_ = os.RemoveAll(dir)
 		os.Exit(code)
 	}))...)

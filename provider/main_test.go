@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/internal/leakcheck"
 )
 
@@ -12,5 +13,5 @@ import (
 // closed, a health check still running), dbtest's process-wide server's
 // aside (see leakcheck.SharedServer).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, leakcheck.SharedServer()...)
+	goleak.VerifyTestMain(dbtest.Main(m), leakcheck.SharedServer()...)
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/internal/leakcheck"
 )
 
@@ -13,7 +14,7 @@ import (
 // run ends, before goleak looks. The goroutines of the servers that outlive
 // the tests (dbtest's and the examples') are ignored: see leakcheck.SharedServer.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(closingExamplePool{m}, leakcheck.SharedServer()...)
+	goleak.VerifyTestMain(dbtest.Main(closingExamplePool{m}), leakcheck.SharedServer()...)
 }
 
 // closingExamplePool runs the tests and examples, then closes their pool.
