@@ -39,8 +39,8 @@ type ReplicaSet struct {
 
 	mu      sync.Mutex // serialises probe rounds; guards history
 	history []lsnSample
-	stop    chan struct{}
-	done    chan struct{}
+	stop    context.CancelFunc // ends the prober's probes and loop
+	done    chan struct{}      // closed when the prober returned
 	closed  sync.Once
 }
 
@@ -180,8 +180,9 @@ func NewReplicaSet(primary *pgxpool.Pool, replicas []*pgxpool.Pool, opts ...Repl
 	cfg.timeout = min(max(cfg.interval, time.Second), 5*time.Second)
 	rs := newReplicaSet(primary, replicas, cfg)
 	rs.probed = true
-	rs.stop, rs.done = make(chan struct{}), make(chan struct{})
-	go rs.run()
+	ctx, cancel := context.WithCancel(context.Background())
+	rs.stop, rs.done = cancel, make(chan struct{})
+	go rs.run(ctx)
 	return rs, nil
 }
 
@@ -201,7 +202,7 @@ func (rs *ReplicaSet) Close() {
 		return
 	}
 	rs.closed.Do(func() {
-		close(rs.stop)
+		rs.stop()
 		<-rs.done
 		for _, r := range rs.replicas {
 			r.status.Store(nil)
@@ -226,24 +227,15 @@ func (rs *ReplicaSet) Status() []ReplicaStatus {
 
 var errNotProbed = errors.New("uow: replica not probed yet")
 
-// run probes at once, then every interval, until Close.
-func (rs *ReplicaSet) run() {
+// run probes at once, then every interval, until Close cancels ctx.
+func (rs *ReplicaSet) run(ctx context.Context) {
 	defer close(rs.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-rs.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	tick := time.NewTicker(rs.cfg.interval)
 	defer tick.Stop()
 	for {
 		_ = rs.Probe(ctx)
 		select {
-		case <-rs.stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
