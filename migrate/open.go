@@ -16,16 +16,9 @@ import (
 )
 
 // Open connects to the database at url (a postgres:// URL or key=value
-// string) and returns a Migrator for the migrations at the root of fsys.
-// Every connection it opens gets lock_timeout (WithLockTimeout) and, unless
-// the URL sets connect_timeout, a bounded connect (WithConnectTimeout). It
-// checks the connection before returning. Errors never contain the password.
-// Close closes the connection.
+// string) and returns a Migrator for the migrations at the root of fsys;
+// see [OpenConfig]. Errors never contain the password.
 func Open(ctx context.Context, url string, fsys fs.FS, opts ...Option) (*Migrator, error) {
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
 	if strings.TrimSpace(url) == "" {
 		return nil, errors.New("open: database URL is empty")
 	}
@@ -42,6 +35,25 @@ func Open(ctx context.Context, url string, fsys fs.FS, opts ...Option) (*Migrato
 	if cs.Password != "" {
 		pc.Password = cs.Password
 	}
+	return OpenConfig(ctx, pc, fsys, opts...)
+}
+
+// OpenConfig connects with a copy of cc (built by pgx.ParseConfig, or by
+// provider's DatabaseConfig.MigrationConnConfig) and returns a Migrator for
+// the migrations at the root of fsys. Every connection it opens gets
+// lock_timeout (WithLockTimeout) and, unless cc sets a ConnectTimeout, a
+// bounded connect (WithConnectTimeout). It checks the connection before
+// returning. Errors never contain the password. Close closes the
+// connection.
+func OpenConfig(ctx context.Context, cc *pgx.ConnConfig, fsys fs.FS, opts ...Option) (*Migrator, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	if cc == nil {
+		return nil, errors.New("open: connection config must not be nil")
+	}
+	pc := cc.Copy()
 	if pc.ConnectTimeout == 0 {
 		pc.ConnectTimeout = cfg.connectTimeout
 	}

@@ -1,10 +1,14 @@
 // Command migrate applies the schema migrations: the ones embedded in the
-// binary (package db) or those in -dir.
+// binary (package db, and the Go migrations of db/migrations) or those in
+// -dir.
 //
-//	go run ./cmd/migrate [flags] up|up-by-one|up-to V|down|down-to V|redo|reset|status|version|create NAME [sql|go]|validate
+//	go run ./cmd/migrate [flags] COMMAND [ARGS] [flags]
 //
-// The database comes from DB_MAIN_MIGRATE_URL (a schema-owner role), else
-// DATABASE_URL, else DB_MAIN_URL. Exit status: 0 success, 1 failure, 2 usage.
+// It connects with the provider's configuration of the database -db names
+// (default main): DB_<NAME>_MIGRATE_URL, a schema-owner role, when set, else
+// the application's own connection (DB_<NAME>_URL, DATABASE_URL for main,
+// or DB_<NAME>_HOST…). Run it with -h for every command and flag. Exit
+// status: 0 success, 1 failure, 2 usage.
 package main
 
 import (

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,20 +222,92 @@ func TestEveryCommandOnTheEmbeddedMigrations(t *testing.T) {
 	require.Contains(t, ok(t, env, "down"), "nothing to do; database at version 0\n")
 }
 
-func TestURLVariablesInOrderOfPrecedence(t *testing.T) {
+func TestConnectionVariablesInOrderOfPrecedence(t *testing.T) {
 	t.Parallel()
 	url := emptyDB(t)
 	dead := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/x?sslmode=disable", closedPort(t))
-	for _, env := range []map[string]string{
-		{"DB_MAIN_MIGRATE_URL": url, "DATABASE_URL": dead, "DB_MAIN_URL": dead},
-		{"DATABASE_URL": url, "DB_MAIN_URL": dead},
-		{"DB_MAIN_URL": url},
-	} {
-		require.Equal(t, "0\n", ok(t, env, "version"), "env %v", env)
+	u, err := neturl.Parse(url)
+	require.NoError(t, err)
+	pw, _ := u.User.Password()
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte(pw+"\n"), 0o600))
+	discrete := map[string]string{
+		"DB_MAIN_HOST": u.Hostname(), "DB_MAIN_PORT": u.Port(), "DB_MAIN_USER": u.User.Username(),
+		"DB_MAIN_DBNAME": strings.TrimPrefix(u.Path, "/"), "DB_MAIN_SSLMODE": "disable",
 	}
-	r := migrateCmd(t, nil, "up")
+	if pw != "" {
+		discrete["DB_MAIN_PASSWORD_FILE"] = pwFile
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+	}{
+		{env: map[string]string{"DB_MAIN_MIGRATE_URL": url, "DATABASE_URL": dead, "DB_MAIN_URL": dead}},
+		{env: map[string]string{"DB_MAIN_URL": url, "DATABASE_URL": dead}},
+		{env: map[string]string{"DATABASE_URL": url}},
+		{env: discrete},
+		{env: map[string]string{"DB_NAMES": "main", "DB_ANALYTICS_MIGRATE_URL": url, "DATABASE_URL": dead}, args: []string{"-db", "analytics"}},
+	} {
+		require.Equal(t, "0\n", ok(t, tc.env, append(tc.args, "version")...), "env %v", tc.env)
+	}
+	r := migrateCmd(t, map[string]string{"DB_MAIN_PORT": "5432"}, "up")
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "no database URL: set DB_MAIN_MIGRATE_URL (the schema owner role), DATABASE_URL or DB_MAIN_URL")
+	require.Equal(t, "migrate: no database for -db main: set DB_MAIN_MIGRATE_URL (the schema owner role), DB_MAIN_URL, DATABASE_URL "+
+		"or DB_MAIN_HOST (with PORT, USER, PASSWORD…)\n", r.stderr)
+	r = migrateCmd(t, map[string]string{"DB_MAIN_URL": url, "DB_MAIN_HOST": "h", "DB_MAIN_MIGRATE_URL": "mysql://x"}, "up")
+	require.Equal(t, 1, r.code)
+	require.Equal(t, "migrate: -db main: invalid database configuration:\n"+
+		"DB_MAIN_MIGRATE_URL: must be a postgres:// or postgresql:// URL (key=value strings are not accepted)\n"+
+		"DB_MAIN_HOST: cannot be combined with DB_MAIN_URL; put it in the URL or unset DB_MAIN_URL\n", r.stderr)
+}
+
+func TestMigrateConnectsAsTheOwnerRole(t *testing.T) {
+	t.Parallel()
+	url := emptyDB(t)
+	u, err := neturl.Parse(url)
+	require.NoError(t, err)
+	// As a superuser: an application role that may not create tables, and
+	// an owner that may.
+	d := sqlDB(t, dbtest.Server(t).URLFor(strings.TrimPrefix(u.Path, "/")))
+	role := fmt.Sprintf("app_%d", time.Now().UnixNano())
+	for _, q := range []string{
+		"CREATE ROLE " + role + "_app LOGIN PASSWORD 'app-Secret-1'",
+		"CREATE ROLE " + role + "_owner LOGIN PASSWORD 'owner-Secret-2'",
+		"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+		"GRANT CREATE, USAGE ON SCHEMA public TO " + role + "_owner",
+	} {
+		_, err := d.ExecContext(t.Context(), q)
+		require.NoError(t, err, q)
+	}
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(t.Context())
+		for _, q := range []string{"DROP OWNED BY " + role + "_owner", "DROP ROLE " + role + "_owner", "DROP ROLE " + role + "_app"} {
+			_, _ = d.ExecContext(ctx, q)
+		}
+	})
+	withUser := func(user string) string {
+		u, err := neturl.Parse(url)
+		require.NoError(t, err)
+		u.User = neturl.User(user)
+		return u.String()
+	}
+	pwFile := filepath.Join(t.TempDir(), "owner-pw")
+	require.NoError(t, os.WriteFile(pwFile, []byte("owner-Secret-2\n"), 0o600))
+	dir := migrationsDir(t, "00001_a.sql", table("a"))
+
+	r := migrateCmd(t, map[string]string{"DB_MAIN_URL": withUser(role + "_app"), "DB_MAIN_PASSWORD": "app-Secret-1"}, "-dir", dir, "up")
+	require.Equal(t, 1, r.code, "the application role may not create tables")
+	require.Contains(t, r.stderr, "permission denied")
+	require.NotContains(t, r.stderr, "Secret")
+
+	out := ok(t, map[string]string{
+		"DB_MAIN_URL": withUser(role + "_app"), "DB_MAIN_PASSWORD": "app-Secret-1",
+		"DB_MAIN_MIGRATE_URL": withUser(role + "_owner"), "DB_MAIN_MIGRATE_PASSWORD_FILE": pwFile,
+	}, "-dir", dir, "up")
+	require.Contains(t, out, "database at version 1\n")
+	var owner string
+	require.NoError(t, d.QueryRowContext(t.Context(), "SELECT tableowner FROM pg_tables WHERE tablename = 'a'").Scan(&owner))
+	require.Equal(t, role+"_owner", owner)
 }
 
 func TestDirFlagCreateAndValidate(t *testing.T) {
@@ -301,7 +374,7 @@ func TestBadURLFailsWithoutShowingThePassword(t *testing.T) {
 	} {
 		r := migrateCmd(t, map[string]string{"DATABASE_URL": u}, "up")
 		require.Equal(t, 1, r.code, r.stderr)
-		require.Contains(t, r.stderr, "invalid database URL")
+		require.Contains(t, r.stderr, "migrate: -db main: invalid database configuration:\nDATABASE_URL: ")
 		require.NotContains(t, r.stderr+r.stdout, pw)
 	}
 }
@@ -337,6 +410,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"-nope", "up"}, "flag provided but not defined: -nope"},
 		{[]string{"-lock-timeout", "soon", "up"}, `invalid value "soon" for flag -lock-timeout`},
 		{[]string{"-lock-wait", "0s", "up"}, "-lock-wait 0s must be positive"},
+		{[]string{"up", "-nope"}, "flag provided but not defined: -nope"},
+		{[]string{"up-to", "-allow-missing"}, "up-to: missing version V"},
+		{[]string{"up", "--", "-allow-missing"}, `up: unexpected argument "-allow-missing"`},
 	} {
 		r := migrateCmd(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"}, tc.args...)
 		require.Equal(t, 2, r.code, "migrate %v: %s", tc.args, r.stderr)
@@ -345,8 +421,23 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}
 	r := migrateCmd(t, nil, "-h")
 	require.Equal(t, 0, r.code)
-	require.Contains(t, r.stdout, "usage: migrate [flags] COMMAND")
+	require.Contains(t, r.stdout, "usage: migrate [flags] COMMAND [ARGS] [flags]")
 	require.Contains(t, r.stdout, "-pgbouncer")
+	require.Regexp(t, `(?m)^  create NAME \[sql\|go\]  write the next numbered migration file`, r.stdout)
+
+	r = migrateCmd(t, nil, "-version")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `^migrate \S+ \(github.com/cortexerp/datalayer\), goose v3\.\d+\.\d+\n$`, r.stdout)
+}
+
+func TestFlagsAfterTheCommand(t *testing.T) {
+	t.Parallel()
+	url := emptyDB(t)
+	env := map[string]string{"DATABASE_URL": url}
+	dir := migrationsDir(t, "00001_a.sql", table("a"), "00002_b.sql", table("b"))
+	require.Contains(t, ok(t, env, "up-to", "1", "-dir", dir), "database at version 1\n")
+	require.Contains(t, ok(t, env, "up", "-dir", dir, "-lock-wait", "10s"), "database at version 2\n")
+	require.Equal(t, []int64{1, 2}, appliedVersions(t, sqlDB(t, url)))
 }
 
 func TestTwoProcessesMigrateAtOnceEachVersionOnce(t *testing.T) {

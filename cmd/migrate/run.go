@@ -8,12 +8,18 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cortexerp/datalayer/db"
 	"github.com/cortexerp/datalayer/migrate"
+	"github.com/cortexerp/datalayer/provider"
 )
 
 // Exit statuses.
@@ -23,28 +29,20 @@ const (
 	exitUsage = 2
 )
 
-// urlVars are the environment variables naming the database, first set wins.
-var urlVars = []string{"DB_MAIN_MIGRATE_URL", "DATABASE_URL", "DB_MAIN_URL"}
-
 // defaultCreateDir is where create writes without -dir.
 const defaultCreateDir = "db/migrations"
 
-const usageText = `usage: migrate [flags] COMMAND
+const usageHead = `usage: migrate [flags] COMMAND [ARGS] [flags]
 
 commands:
-  up                    apply all pending migrations
-  up-by-one             apply the next pending migration
-  up-to V               apply pending migrations up to and including version V
-  down                  roll back the latest migration
-  down-to V             roll back migrations newer than version V (0: all)
-  redo                  roll back the latest migration and apply it again
-  reset                 roll back all migrations
-  status                list migrations with their state
-  version               print the current version
-  create NAME [sql|go]  write the next numbered migration file (into -dir, default db/migrations)
-  validate              check migration file names, numbering and annotations
+`
 
-The database URL comes from DB_MAIN_MIGRATE_URL, else DATABASE_URL, else DB_MAIN_URL.
+const usageTail = `
+The connection is the provider's (the README's variable table) for the
+database -db names: DB_<NAME>_MIGRATE_URL (the schema owner role, with
+DB_<NAME>_MIGRATE_PASSWORD_FILE) when set, else DB_<NAME>_URL, else for main
+DATABASE_URL, else DB_<NAME>_HOST, PORT, USER, PASSWORD or PASSWORD_FILE,
+DBNAME and SSLMODE. Flags may come before or after the command.
 
 flags:
 `
@@ -58,19 +56,56 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 // command is a parsed command line.
 type command struct {
-	name    string
+	spec    spec
 	version int64  // up-to, down-to
 	newName string // create
 	kind    string // create
 	dir     string
+	dbName  string
 	opts    []migrate.Option
+}
+
+// A spec is one command: its usage, how its arguments are read and what it
+// does. Adding a command is adding an entry to commands.
+type spec struct {
+	name  string
+	args  string // the arguments in the usage line: "V", "NAME [sql|go]"
+	help  string
+	parse func(c *command, args []string) error // nil: the command takes no arguments
+	run   func(ctx context.Context, s *session) error
+}
+
+// commands, in the order the usage lists them.
+var commands = []spec{
+	{name: "up", help: "apply all pending migrations", run: migrating((*migrate.Migrator).Up)},
+	{name: "up-by-one", help: "apply the next pending migration", run: migrating((*migrate.Migrator).UpByOne)},
+	{name: "up-to", args: "V", help: "apply pending migrations up to and including version V", parse: versionArg(1),
+		run: migratingTo((*migrate.Migrator).UpTo)},
+	{name: "down", help: "roll back the latest migration", run: migrating((*migrate.Migrator).Down)},
+	{name: "down-to", args: "V", help: "roll back migrations newer than version V (0: all)", parse: versionArg(0),
+		run: migratingTo((*migrate.Migrator).DownTo)},
+	{name: "redo", help: "roll back the latest migration and apply it again", run: migrating((*migrate.Migrator).Redo)},
+	{name: "reset", help: "roll back all migrations", run: migrating((*migrate.Migrator).Reset)},
+	{name: "status", help: "list migrations with their state", run: runStatus},
+	{name: "version", help: "print the current version", run: runVersion},
+	{name: "create", args: "NAME [sql|go]", help: "write the next numbered migration file (into -dir, default db/migrations)",
+		parse: createArgs, run: runCreate},
+	{name: "validate", help: "check migration file names, numbering and annotations", run: runValidate},
+}
+
+func lookup(name string) (spec, bool) {
+	i := slices.IndexFunc(commands, func(s spec) bool { return s.name == name })
+	if i < 0 {
+		return spec{}, false
+	}
+	return commands[i], true
 }
 
 // run is the whole program: it parses args, reads the environment through
 // env, writes results to stdout and errors to stderr, and returns the exit
 // status.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
-	cmd, err := parse(args, stdout)
+	c, err := parse(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -78,10 +113,13 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		_, _ = fmt.Fprintf(stderr, "migrate: %v\nRun 'migrate -h' for usage.\n", err)
 		return exitUsage
 	}
-	out := &printer{w: stdout}
-	err = execute(ctx, cmd, env, out)
-	if err == nil && out.err != nil {
-		err = fmt.Errorf("write output: %w", out.err)
+	s := &session{c: c, env: env, out: &printer{w: stdout}}
+	err = c.spec.run(ctx, s)
+	if s.m != nil {
+		_ = s.m.Close() // nothing left to flush: the work is done or failed
+	}
+	if err == nil && s.out.err != nil {
+		err = fmt.Errorf("write output: %w", s.out.err)
 	}
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "migrate: %v\n", err)
@@ -90,23 +128,52 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 	return exitOK
 }
 
+// parse reads the command line; flags may come before and after the
+// command and its arguments ("migrate up -allow-missing"), and everything
+// after "--" is an argument.
 func parse(args []string, stdout io.Writer) (command, error) {
 	fset := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fset.SetOutput(io.Discard)
 	dir := fset.String("dir", "", "read migrations from this directory instead of the embedded ones (create: write there; default db/migrations)")
+	dbName := fset.String("db", "main", "migrate the database of this name: its DB_<NAME>_* variables (use -dir for its migrations)")
 	lockTimeout := fset.Duration("lock-timeout", migrate.DefaultLockTimeout, "lock_timeout for migration statements; 0 keeps the server's setting")
 	lockWait := fset.Duration("lock-wait", migrate.DefaultLockWait, "how long to wait for another migration to finish")
 	pgbouncer := fset.Bool("pgbouncer", false, "use a table lock instead of an advisory session lock (PgBouncer transaction mode)")
 	acceptDrift := fset.Bool("accept-drift", false, "run even though an applied migration file changed, recording its new checksum (the new text is not run)")
 	allowMissing := fset.Bool("allow-missing", false, "apply migrations older than the current version that were never applied (a branch merged late)")
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fset.SetOutput(stdout)
-			_, _ = fmt.Fprint(stdout, usageText)
-			fset.PrintDefaults()
-			return command{}, err
+	showVersion := fset.Bool("version", false, "print the version of migrate and of goose, and exit")
+
+	flagArgs, tail, dashes := slices.Clone(args), []string(nil), false
+	if i := slices.Index(args, "--"); i >= 0 {
+		flagArgs, tail, dashes = args[:i], args[i+1:], true
+	}
+	var positional []string
+	for len(flagArgs) > 0 {
+		// A negative number is an argument (down-to -1 gets its own
+		// error), not a flag.
+		seg, next := flagArgs, []string(nil)
+		if i := slices.IndexFunc(flagArgs, negativeNumber); i >= 0 {
+			seg, next = flagArgs[:i], flagArgs[i:]
 		}
-		return command{}, usageError{err.Error()}
+		if err := fset.Parse(seg); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printUsage(fset, stdout)
+				return command{}, err
+			}
+			return command{}, usageError{err.Error()}
+		}
+		rest := slices.Concat(fset.Args(), next)
+		if len(rest) == 0 {
+			break
+		}
+		positional, flagArgs = append(positional, rest[0]), rest[1:]
+	}
+	if dashes {
+		positional = append(positional, tail...)
+	}
+	if *showVersion {
+		_, _ = fmt.Fprintln(stdout, versionLine())
+		return command{}, flag.ErrHelp
 	}
 	if *lockTimeout < 0 {
 		return command{}, usagef("-lock-timeout %v must not be negative", *lockTimeout)
@@ -114,7 +181,7 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	if *lockWait <= 0 {
 		return command{}, usagef("-lock-wait %v must be positive", *lockWait)
 	}
-	c := command{dir: *dir}
+	c := command{dir: *dir, dbName: *dbName}
 	c.opts = append(c.opts, migrate.WithLockTimeout(lockTimeout.Round(time.Millisecond)), migrate.WithLockWait(*lockWait))
 	if *pgbouncer {
 		c.opts = append(c.opts, migrate.WithTableLock())
@@ -125,124 +192,147 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	if *allowMissing {
 		c.opts = append(c.opts, migrate.WithAllowMissing())
 	}
-	rest := fset.Args()
-	if len(rest) == 0 {
+	if len(positional) == 0 {
 		return c, usagef("missing command")
 	}
-	c.name, rest = rest[0], rest[1:]
-	nargs := func(min, max int, what string) error {
-		if len(rest) < min {
-			return usagef("%s: missing %s", c.name, what)
-		}
-		if len(rest) > max {
-			return usagef("%s: unexpected argument %q", c.name, rest[max])
-		}
-		return nil
+	sp, ok := lookup(positional[0])
+	if !ok {
+		return c, usagef("unknown command %q", positional[0])
 	}
-	switch c.name {
-	case "up", "up-by-one", "down", "redo", "reset", "status", "version", "validate":
-		return c, nargs(0, 0, "")
-	case "up-to", "down-to":
-		if err := nargs(1, 1, "version V"); err != nil {
-			return c, err
+	c.spec = sp
+	if sp.parse == nil {
+		return c, nargs(sp.name, positional[1:], 0, 0, "")
+	}
+	return c, sp.parse(&c, positional[1:])
+}
+
+// negativeNumber reports whether arg is "-" and digits.
+func negativeNumber(arg string) bool {
+	_, err := strconv.ParseInt(arg, 10, 64)
+	return err == nil && strings.HasPrefix(arg, "-")
+}
+
+func printUsage(fset *flag.FlagSet, w io.Writer) {
+	_, _ = fmt.Fprint(w, usageHead)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, sp := range commands {
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(sp.name+" "+sp.args), sp.help)
+	}
+	_ = tw.Flush() // errors of w are the terminal's
+	_, _ = fmt.Fprint(w, usageTail)
+	fset.SetOutput(w)
+	fset.PrintDefaults()
+}
+
+// versionLine names this build of migrate and the goose it runs.
+func versionLine() string {
+	version, goose := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
 		}
-		v, err := strconv.ParseInt(rest[0], 10, 64)
-		least := int64(0)
-		if c.name == "up-to" {
-			least = 1
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/pressly/goose/v3" {
+				goose = d.Version
+			}
 		}
+	}
+	return fmt.Sprintf("migrate %s (github.com/cortexerp/datalayer), goose %s", version, goose)
+}
+
+// nargs checks that a command got between min and max arguments.
+func nargs(name string, args []string, min, max int, what string) error {
+	if len(args) < min {
+		return usagef("%s: missing %s", name, what)
+	}
+	if len(args) > max {
+		return usagef("%s: unexpected argument %q", name, args[max])
+	}
+	return nil
+}
+
+// versionArg reads the V of up-to (least 1) and down-to (least 0).
+func versionArg(least int64) func(c *command, args []string) error {
+	return func(c *command, args []string) error {
+		if err := nargs(c.spec.name, args, 1, 1, "version V"); err != nil {
+			return err
+		}
+		v, err := strconv.ParseInt(args[0], 10, 64)
 		if err != nil || v < least {
-			return c, usagef("%s: version %q must be a whole number ≥ %d", c.name, rest[0], least)
+			return usagef("%s: version %q must be a whole number ≥ %d", c.spec.name, args[0], least)
 		}
 		c.version = v
-		return c, nil
-	case "create":
-		if err := nargs(1, 2, "migration NAME"); err != nil {
-			return c, err
-		}
-		c.newName, c.kind = rest[0], "sql"
-		if len(rest) == 2 {
-			c.kind = rest[1]
-		}
-		if c.kind != "sql" && c.kind != "go" {
-			return c, usagef("create: kind %q must be sql or go", c.kind)
-		}
-		return c, nil
-	default:
-		return c, usagef("unknown command %q", c.name)
+		return nil
 	}
 }
 
-func execute(ctx context.Context, c command, env func(string) string, out *printer) error {
-	switch c.name {
-	case "create":
-		dir := c.dir
-		if dir == "" {
-			dir = defaultCreateDir
-		}
-		file, err := migrate.Create(dir, c.newName, c.kind)
-		if err != nil {
-			return err
-		}
-		out.printf("created %s\n", file)
-		return nil
-	case "validate":
-		fsys, err := migrations(c.dir)
-		if err != nil {
-			return err
-		}
-		if err := migrate.Validate(fsys); err != nil {
-			return err
-		}
-		out.printf("migrations are valid\n")
-		return nil
+func createArgs(c *command, args []string) error {
+	if err := nargs("create", args, 1, 2, "migration NAME"); err != nil {
+		return err
 	}
+	c.newName, c.kind = args[0], "sql"
+	if len(args) == 2 {
+		c.kind = args[1]
+	}
+	if c.kind != "sql" && c.kind != "go" {
+		return usagef("create: kind %q must be sql or go", c.kind)
+	}
+	return nil
+}
 
-	url, err := databaseURL(env)
-	if err != nil {
-		return err
-	}
-	fsys, err := migrations(c.dir)
-	if err != nil {
-		return err
-	}
-	m, err := migrate.Open(ctx, url, fsys, c.opts...)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = m.Close() }() // nothing left to flush: the work is done or failed
+// session is one run of a command: what it needs, opened when first asked.
+type session struct {
+	c   command
+	env func(string) string
+	out *printer
+	m   *migrate.Migrator
+}
 
-	var rs []migrate.Result
-	switch c.name {
-	case "status":
-		return printStatus(ctx, m, out)
-	case "version":
-		v, err := m.Version(ctx)
-		if err != nil {
-			return err
-		}
-		out.printf("%d\n", v)
-		return nil
-	case "up":
-		rs, err = m.Up(ctx)
-	case "up-by-one":
-		rs, err = m.UpByOne(ctx)
-	case "up-to":
-		rs, err = m.UpTo(ctx, c.version)
-	case "down":
-		rs, err = m.Down(ctx)
-	case "down-to":
-		rs, err = m.DownTo(ctx, c.version)
-	case "redo":
-		rs, err = m.Redo(ctx)
-	case "reset":
-		rs, err = m.Reset(ctx)
+// migrations returns the migration files: -dir's, else the embedded ones.
+func (s *session) migrations() (fs.FS, error) {
+	if s.c.dir == "" {
+		return db.Migrations, nil
 	}
+	st, err := os.Stat(s.c.dir)
+	if err != nil {
+		return nil, fmt.Errorf("-dir: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("-dir %s: not a directory", s.c.dir)
+	}
+	return os.DirFS(s.c.dir), nil
+}
+
+// migrator connects to the database (once) and returns its Migrator.
+func (s *session) migrator(ctx context.Context) (*migrate.Migrator, error) {
+	if s.m != nil {
+		return s.m, nil
+	}
+	cfg, err := connection(s.env, s.c.dbName)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := s.migrations()
+	if err != nil {
+		return nil, err
+	}
+	s.m, err = migrate.OpenConfig(ctx, cfg, fsys, s.c.opts...)
+	return s.m, err
+}
+
+// migrate runs fn on the migrator, prints its results and the version the
+// database is at.
+func (s *session) migrate(ctx context.Context, fn func(m *migrate.Migrator) ([]migrate.Result, error)) error {
+	m, err := s.migrator(ctx)
+	if err != nil {
+		return err
+	}
+	rs, err := fn(m)
 	for _, f := range m.Baselined() {
-		out.printf("recorded checksum of %s (applied before checksums were kept)\n", f)
+		s.out.printf("recorded checksum of %s (applied before checksums were kept)\n", f)
 	}
 	for _, r := range rs {
-		out.printf("%s\n", r)
+		s.out.printf("%s\n", r)
 	}
 	if err != nil {
 		return err
@@ -252,66 +342,135 @@ func execute(ctx context.Context, c command, env func(string) string, out *print
 		return err
 	}
 	if len(rs) == 0 {
-		out.printf("nothing to do; database at version %d\n", v)
+		s.out.printf("nothing to do; database at version %d\n", v)
 	} else {
-		out.printf("database at version %d\n", v)
+		s.out.printf("database at version %d\n", v)
 	}
 	return nil
 }
 
-func databaseURL(env func(string) string) (string, error) {
-	for _, k := range urlVars {
-		if v := env(k); v != "" {
-			return v, nil
+// migrating is a command that runs one Migrator method.
+func migrating(op func(*migrate.Migrator, context.Context) ([]migrate.Result, error)) func(context.Context, *session) error {
+	return func(ctx context.Context, s *session) error {
+		return s.migrate(ctx, func(m *migrate.Migrator) ([]migrate.Result, error) { return op(m, ctx) })
+	}
+}
+
+// migratingTo is a command that runs one Migrator method up or down to V.
+func migratingTo(op func(*migrate.Migrator, context.Context, int64) ([]migrate.Result, error)) func(context.Context, *session) error {
+	return func(ctx context.Context, s *session) error {
+		return s.migrate(ctx, func(m *migrate.Migrator) ([]migrate.Result, error) { return op(m, ctx, s.c.version) })
+	}
+}
+
+// connectionVars are the variables that say where the database is; without
+// any of them migrate refuses to guess (the provider's defaults would
+// migrate whatever listens on localhost:5432).
+var connectionVars = []string{"MIGRATE_URL", "URL", "HOST"}
+
+// connection is the provider's configuration of database name, as
+// migrations connect with it.
+func connection(env func(string) string, name string) (*pgx.ConnConfig, error) {
+	// The provider reads DB_<NAME>_* (and DATABASE_URL): look those up.
+	environ := map[string]string{}
+	for _, v := range provider.EnvVars() {
+		key := strings.Replace(v, "<NAME>", strings.ToUpper(name), 1)
+		if val := env(key); val != "" {
+			environ[key] = val
 		}
 	}
-	return "", fmt.Errorf("no database URL: set %s (the schema owner role), %s or %s", urlVars[0], urlVars[1], urlVars[2])
-}
-
-func migrations(dir string) (fs.FS, error) {
-	if dir == "" {
-		return db.Migrations, nil
-	}
-	st, err := os.Stat(dir)
+	dc, err := provider.LoadDatabase(environ, name)
 	if err != nil {
-		return nil, fmt.Errorf("-dir: %w", err)
+		return nil, fmt.Errorf("-db %s: %w", name, err)
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("-dir %s: not a directory", dir)
+	prefix := "DB_" + strings.ToUpper(dc.Name) + "_"
+	set := dc.Name == "main" && environ["DATABASE_URL"] != ""
+	for _, v := range connectionVars {
+		set = set || environ[prefix+v] != ""
 	}
-	return os.DirFS(dir), nil
+	if !set {
+		also := ""
+		if dc.Name == "main" {
+			also = ", DATABASE_URL"
+		}
+		return nil, fmt.Errorf("no database for -db %s: set %sMIGRATE_URL (the schema owner role), %sURL%s or %sHOST (with PORT, USER, PASSWORD…)",
+			dc.Name, prefix, prefix, also, prefix)
+	}
+	return dc.MigrationConnConfig()
 }
 
-func printStatus(ctx context.Context, m *migrate.Migrator, out *printer) error {
+func runCreate(_ context.Context, s *session) error {
+	dir := s.c.dir
+	if dir == "" {
+		dir = defaultCreateDir
+	}
+	file, err := migrate.Create(dir, s.c.newName, s.c.kind)
+	if err != nil {
+		return err
+	}
+	s.out.printf("created %s\n", file)
+	return nil
+}
+
+func runValidate(_ context.Context, s *session) error {
+	fsys, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	if err := migrate.Validate(fsys); err != nil {
+		return err
+	}
+	s.out.printf("migrations are valid\n")
+	return nil
+}
+
+func runVersion(ctx context.Context, s *session) error {
+	m, err := s.migrator(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := m.Version(ctx)
+	if err != nil {
+		return err
+	}
+	s.out.printf("%d\n", v)
+	return nil
+}
+
+func runStatus(ctx context.Context, s *session) error {
+	m, err := s.migrator(ctx)
+	if err != nil {
+		return err
+	}
 	ss, err := m.Status(ctx)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
 	// The CHECKSUM column shows only when some applied file changed or has
 	// no recorded checksum yet.
 	showSums := false
-	for _, s := range ss {
-		showSums = showSums || checksumState(s) != "" && checksumState(s) != "ok"
+	for _, st := range ss {
+		showSums = showSums || checksumState(st) != "" && checksumState(st) != "ok"
 	}
 	if showSums {
 		_, _ = fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED AT\tCHECKSUM") // errors surface at Flush
 	} else {
 		_, _ = fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED AT")
 	}
-	for _, s := range ss {
+	for _, st := range ss {
 		at := "pending"
-		if s.State == migrate.StateApplied {
-			at = s.AppliedAt.UTC().Format("2006-01-02 15:04:05 MST")
+		if st.State == migrate.StateApplied {
+			at = st.AppliedAt.UTC().Format("2006-01-02 15:04:05 MST")
 		}
-		name := s.File
+		name := st.File
 		if name == "" {
 			name = "(go)"
 		}
 		if showSums {
-			_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", s.Version, name, at, checksumState(s))
+			_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\t%s\n", st.Version, name, at, checksumState(st))
 		} else {
-			_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\n", s.Version, name, at)
+			_, _ = fmt.Fprintf(tw, "%05d\t%s\t%s\n", st.Version, name, at)
 		}
 	}
 	return tw.Flush()
