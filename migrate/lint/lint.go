@@ -1,0 +1,260 @@
+//go:build migratelint
+
+// Package lint checks goose SQL migrations offline, on PostgreSQL's own
+// parser (libpg_query through pg_query_go), before up ever runs them.
+//
+// Every statement of every migration is split the way goose will split it
+// (goose's own parser, through a database/sql driver that records and runs
+// nothing) and parsed by PostgreSQL's grammar, so a syntax error or a $$
+// body without -- +goose StatementBegin is a finding, with its file and
+// line. The statements that parse are checked against the rules of [Rules]:
+// operations that lock or rewrite a busy table (an index built without
+// CONCURRENTLY, a NOT NULL column without a default, a type change, a
+// constraint validated under lock, renames and drops), CONCURRENTLY inside a
+// transaction, and NO TRANSACTION migrations that cannot be run again.
+//
+// A comment on the lines just above a statement, or inside it, silences one
+// rule for that statement, with a reason:
+//
+//	-- lint:ignore drop-column the column has been unused since release 41
+//	ALTER TABLE orders DROP COLUMN legacy_code;
+//
+// An ignore comment without a reason, naming an unknown rule, or silencing
+// a rule that did not fire there is a finding of its own (rule ignore).
+//
+// The package is built only with the migratelint build tag (go build
+// -tags migratelint): the parser is C code compiled through cgo, which
+// takes minutes the first time, and the rest of the kit builds without it.
+package lint
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Finding is one problem in one statement of a migration.
+type Finding struct {
+	File string // the migration file, relative to the linted directory
+	Line int    // 1-based line of the statement or of the syntax error
+	Rule string // the rule's name, as written in -- lint:ignore
+	Risk string // what goes wrong, in one sentence
+	Fix  string // the safe pattern
+}
+
+// String formats f as "file:line: rule: risk", then the fix on a second,
+// indented line.
+func (f Finding) String() string {
+	s := fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, f.Rule, f.Risk)
+	if f.Fix != "" {
+		s += "\n\tfix: " + f.Fix
+	}
+	return s
+}
+
+// Report is the outcome of [Check].
+type Report struct {
+	Files    []string  // the SQL migrations linted, in version order
+	Skipped  []string  // Go migrations, which the linter cannot read
+	Findings []Finding // in file, then line order
+}
+
+// Check lints every SQL migration at the root of fsys (goose's layout:
+// 00001_name.sql …), in version order. Findings are returned in the
+// [Report]; the error is for what keeps the linter from running at all (no
+// migrations, names goose rejects). Check is safe for concurrent use.
+func Check(fsys fs.FS) (*Report, error) {
+	if fsys == nil {
+		return nil, errors.New("lint: fsys must not be nil")
+	}
+	goFiles, err := fs.Glob(fsys, "*.go")
+	if err != nil {
+		return nil, fmt.Errorf("lint: %w", err)
+	}
+	rec := &recorder{}
+	db := sql.OpenDB(rec)
+	db.SetMaxOpenConns(1)
+	defer func() { _ = db.Close() }() // the recorder holds nothing
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithDisableVersioning(true),
+		goose.WithExcludeNames(goFiles),
+	)
+	if errors.Is(err, goose.ErrNoMigrations) {
+		return nil, errors.New("lint: no SQL migration files (00001_name.sql …) at the root of the migrations directory")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lint: %w (migrate validate names each problem)", err)
+	}
+	rep := &Report{Skipped: goFiles}
+	l := &linter{checks: map[string]*notNullCheck{}}
+	ctx := context.Background()
+	for _, src := range p.ListSources() {
+		file := strings.TrimPrefix(src.Path, "./")
+		data, err := fs.ReadFile(fsys, src.Path)
+		if err != nil {
+			return nil, fmt.Errorf("lint: %w", err)
+		}
+		rep.Files = append(rep.Files, file)
+		var up, down []sent
+		_, err = p.ApplyVersion(ctx, src.Version, true)
+		if err == nil {
+			up = rec.take()
+			_, err = p.ApplyVersion(ctx, src.Version, false)
+			down = rec.take()
+		}
+		if err != nil {
+			rec.take()
+			rep.Findings = append(rep.Findings, Finding{
+				File: file, Line: 1, Rule: RuleSyntax,
+				Risk: "goose cannot split this file into statements: " + gooseCause(err, src.Path).Error(),
+				Fix:  "see goose's annotations: -- +goose Up, -- +goose Down, -- +goose StatementBegin/StatementEnd",
+			})
+			continue
+		}
+		rep.Findings = append(rep.Findings, l.file(file, string(data), up, down)...)
+	}
+	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
+	return rep, nil
+}
+
+// gooseCause drops goose's "failed to prepare migration …: failed to parse
+// <file>: " wrappers, whose news the finding already gives.
+func gooseCause(err error, file string) error {
+	for {
+		msg := err.Error()
+		next := errors.Unwrap(err)
+		if next == nil || !strings.HasPrefix(msg, "failed to prepare migration") && !strings.HasPrefix(msg, "failed to parse "+file+":") {
+			return err
+		}
+		err = next
+	}
+}
+
+// statement is one statement as goose sends it, placed in its file.
+type statement struct {
+	sql     string
+	inTx    bool
+	up      bool
+	line    int // first line of the statement in the file (1-based)
+	above   int // first line of the comment block just above it
+	endLine int // last line of the statement
+	ignores []*ignore
+}
+
+// locate finds each statement in the file's lines: goose keeps a
+// statement's lines as they are (trimmed as a whole), so its text is found
+// verbatim, in order, from the section it belongs to. A statement that
+// cannot be found (ENVSUB rewrote it) takes the line after the previous one.
+func locate(lines []string, sents []sent, up bool, from int) ([]*statement, int) {
+	text := strings.Join(lines, "\n")
+	// offset of the start of each line
+	starts := make([]int, len(lines)+1)
+	for i, l := range lines {
+		starts[i+1] = starts[i] + len(l) + 1
+	}
+	lineAt := func(off int) int { // 0-based line holding byte off
+		i, _ := slices.BinarySearch(starts, off+1)
+		return i - 1
+	}
+	cursor := starts[min(from, len(lines))]
+	var out []*statement
+	for _, s := range sents {
+		st := &statement{sql: s.sql, inTx: s.inTx, up: up}
+		if i := strings.Index(text[cursor:], s.sql); i >= 0 && s.sql != "" {
+			off := cursor + i
+			st.line = lineAt(off) + 1
+			st.endLine = lineAt(off+len(s.sql)-1) + 1
+			cursor = off + len(s.sql)
+		} else {
+			st.line = lineAt(cursor) + 1
+			st.endLine = st.line
+		}
+		st.above = st.line
+		for st.above > 1 && isComment(lines[st.above-2]) {
+			st.above--
+		}
+		out = append(out, st)
+	}
+	return out, lineAt(cursor)
+}
+
+func isComment(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), "--") }
+
+// downLine is the 0-based line of the -- +goose Down annotation, or -1.
+func downLine(lines []string) int {
+	for i, l := range lines {
+		if !isComment(l) || !strings.Contains(l, "+goose") {
+			continue
+		}
+		cmd := strings.Replace(strings.ReplaceAll(l, "--", ""), "+goose", "", 1)
+		if strings.EqualFold(strings.TrimSpace(cmd), "down") {
+			return i
+		}
+	}
+	return -1
+}
+
+// splitLines splits a file the way goose's line scanner does (a "\r" before
+// the "\n" is dropped).
+func splitLines(data string) []string {
+	lines := strings.Split(data, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
+}
+
+// file lints one migration: its Up statements, then its Down statements.
+func (l *linter) file(file, data string, up, down []sent) []Finding {
+	lines := splitLines(data)
+	ups, end := locate(lines, up, true, 0)
+	from := end
+	if d := downLine(lines); d >= 0 {
+		from = d
+	}
+	downs, _ := locate(lines, down, false, from)
+	all := append(ups, downs...)
+	ignores, findings := parseIgnores(file, lines)
+	attach(all, ignores)
+
+	state := &fileState{
+		file:     file,
+		created:  map[string]bool{},
+		notValid: map[string]bool{},
+		dropped:  map[string]bool{},
+	}
+	for _, st := range all {
+		findings = append(findings, l.statement(state, st)...)
+	}
+	findings = append(findings, unusedIgnores(file, ignores)...)
+	return findings
+}
+
+// filter drops the findings an ignore comment of st silences, marking that
+// comment used.
+func filter(st *statement, found []Finding) []Finding {
+	var kept []Finding
+	for _, f := range found {
+		silenced := false
+		for _, ig := range st.ignores {
+			if ig.rule == f.Rule && ig.reason != "" && ignorable(f.Rule) {
+				ig.used = true
+				silenced = true
+			}
+		}
+		if !silenced {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
