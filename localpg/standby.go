@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cortexerp/datalayer/internal/replag"
 )
 
 // StandbyOption configures one standby of [Server.StartStandby].
@@ -279,29 +281,18 @@ func (sb *Standby) dropSlot(ctx context.Context) error {
 	return nil
 }
 
-// catchUpSQL reads the primary's WAL insert position as a replay position: a
-// standby that replayed it has every transaction committed before. The insert
-// position of an idle server whose last record ended at a page boundary lies
-// past that page's header, which no replay position ever equals (a replay
-// position is the end of a record): it is moved back to the boundary (24
-// bytes for a page header, 40 for the first page of a segment).
-const catchUpSQL = `SELECT (CASE
-	WHEN (l - '0/0'::pg_lsn) % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN l - 40
-	WHEN (l - '0/0'::pg_lsn) % current_setting('wal_block_size')::int = 24 THEN l - 24
-	ELSE l END)::text FROM pg_current_wal_insert_lsn() AS l`
-
 // catchUp waits until sb has replayed the primary's current insert position.
 func (sb *Standby) catchUp(ctx context.Context) error {
 	var target string
 	if err := withConn(ctx, sb.primary.url, func(q *pgx.Conn) error {
-		return q.QueryRow(ctx, catchUpSQL).Scan(&target)
+		return q.QueryRow(ctx, replag.InsertLSNSQL).Scan(&target)
 	}); err != nil {
 		return fmt.Errorf("catch up: read the primary's WAL position: %w", err)
 	}
 	err := withConn(ctx, sb.url, func(q *pgx.Conn) error {
 		return poll(ctx, func() (bool, error) {
 			var done bool
-			err := q.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", target).Scan(&done)
+			err := q.QueryRow(ctx, replag.ReplayedSQL, target).Scan(&done)
 			return done, err
 		})
 	})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cortexerp/datalayer/internal/replag"
 )
 
 // ReplicaSet routes ReadOnly outermost units of work among the streaming
@@ -38,7 +40,7 @@ type ReplicaSet struct {
 	next     atomic.Uint64
 
 	mu      sync.Mutex // serialises probe rounds; guards history
-	history []lsnSample
+	history *replag.History
 	stop    context.CancelFunc // ends the prober's probes and loop
 	done    chan struct{}      // closed when the prober returned
 	closed  sync.Once
@@ -49,12 +51,6 @@ type ReplicaSet struct {
 type replica struct {
 	pool   *pgxpool.Pool
 	status atomic.Pointer[ReplicaStatus] // nil until the first probe
-}
-
-// lsnSample is the primary's WAL insert position at a time.
-type lsnSample struct {
-	at  time.Time
-	lsn uint64
 }
 
 // ReplicaStatus is what the last probe learned of one replica.
@@ -187,7 +183,7 @@ func NewReplicaSet(primary *pgxpool.Pool, replicas []*pgxpool.Pool, opts ...Repl
 }
 
 func newReplicaSet(primary *pgxpool.Pool, pools []*pgxpool.Pool, cfg replicaConfig) *ReplicaSet {
-	rs := &ReplicaSet{primary: primary, cfg: cfg}
+	rs := &ReplicaSet{primary: primary, cfg: cfg, history: replag.NewHistory(cfg.maxLag + 2*cfg.interval)}
 	for _, p := range pools {
 		rs.replicas = append(rs.replicas, &replica{pool: p})
 	}
@@ -252,17 +248,17 @@ func (rs *ReplicaSet) Probe(ctx context.Context) error {
 	defer rs.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, rs.timeout())
 	var text string
-	err := rs.primary.QueryRow(pctx, tokenSQL).Scan(&text)
+	err := rs.primary.QueryRow(pctx, replag.InsertLSNSQL).Scan(&text)
 	cancel()
 	now := time.Now()
 	var primary uint64
 	if err == nil {
-		primary, err = parseLSN(text)
+		primary, err = replag.ParseLSN(text)
 	}
 	if err != nil {
 		err = fmt.Errorf("uow: probe the primary: %w", err)
 	} else {
-		rs.addSampleLocked(now, primary)
+		rs.history.Add(now, primary)
 	}
 	var wg sync.WaitGroup
 	for i, r := range rs.replicas {
@@ -291,10 +287,10 @@ func (rs *ReplicaSet) probeReplica(ctx context.Context, i int, r *replica, prima
 		inRecovery bool
 		text       string
 	)
-	err := r.pool.QueryRow(ctx, "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), '0/0')::text").Scan(&inRecovery, &text)
+	err := r.pool.QueryRow(ctx, replag.ReplaySQL).Scan(&inRecovery, &text)
 	var replayed uint64
 	if err == nil {
-		replayed, err = parseLSN(text)
+		replayed, err = replag.ParseLSN(text)
 	}
 	switch {
 	case err != nil:
@@ -313,44 +309,9 @@ func (rs *ReplicaSet) probeReplica(ctx context.Context, i int, r *replica, prima
 		if primary > replayed {
 			st.LagBytes = int64(primary - replayed)
 		}
-		st.Lag = rs.lagLocked(replayed, st.ProbedAt)
+		st.Lag = rs.history.Lag(replayed, st.ProbedAt)
 	}
 	r.status.Store(st)
-}
-
-// addSampleLocked records the primary's position and forgets samples older
-// than the lag bound needs.
-func (rs *ReplicaSet) addSampleLocked(at time.Time, lsn uint64) {
-	keep := rs.cfg.maxLag + 2*rs.cfg.interval
-	drop := 0
-	for drop < len(rs.history) && at.Sub(rs.history[drop].at) > keep {
-		drop++
-	}
-	// Keep one sample older than the window, so that a replica behind all
-	// the others is measured against it.
-	drop = max(drop-1, 0)
-	rs.history = append(rs.history[drop:], lsnSample{at: at, lsn: lsn})
-}
-
-// lagLocked returns how long ago the primary stood at replayed: 0 when the
-// replica has replayed the newest sample; the time since the newest sample
-// at or before replayed, interpolated toward the next one; the age of the
-// oldest sample when the replica is behind all of them.
-func (rs *ReplicaSet) lagLocked(replayed uint64, now time.Time) time.Duration {
-	h := rs.history
-	if len(h) == 0 || replayed >= h[len(h)-1].lsn {
-		return 0
-	}
-	for j := len(h) - 2; j >= 0; j-- {
-		if h[j].lsn > replayed {
-			continue
-		}
-		a, b := h[j], h[j+1]
-		frac := float64(replayed-a.lsn) / float64(b.lsn-a.lsn)
-		at := a.at.Add(time.Duration(frac * float64(b.at.Sub(a.at))))
-		return max(now.Sub(at), 0)
-	}
-	return now.Sub(h[0].at)
 }
 
 // eligible reports whether r may take a unit of work, and whether it has
@@ -451,7 +412,7 @@ func waitReplay(ctx context.Context, c *pgxpool.Conn, tok Token, wait time.Durat
 	delay := 500 * time.Microsecond
 	for {
 		var done bool
-		if err := c.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", lsn).Scan(&done); err != nil {
+		if err := c.QueryRow(ctx, replag.ReplayedSQL, lsn).Scan(&done); err != nil {
 			return false
 		}
 		if done {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cortexerp/datalayer/internal/replag"
 )
 
 // Token names a point in the primary's WAL that a committed unit of work
@@ -34,7 +34,7 @@ func (t Token) String() string {
 	case t.lsn == 0:
 		return ""
 	}
-	return fmt.Sprintf("%X/%X", t.lsn>>32, uint32(t.lsn))
+	return replag.FormatLSN(t.lsn)
 }
 
 // IsZero reports whether t asks for nothing.
@@ -61,24 +61,11 @@ func ParseToken(s string) (Token, error) {
 	case "primary":
 		return primaryToken, nil
 	}
-	lsn, err := parseLSN(s)
+	lsn, err := replag.ParseLSN(s)
 	if err != nil {
 		return Token{}, fmt.Errorf("uow: ParseToken: %w", err)
 	}
 	return Token{lsn: lsn}, nil
-}
-
-// parseLSN reads a pg_lsn's text form, "16/B374D848".
-func parseLSN(s string) (uint64, error) {
-	hi, lo, ok := strings.Cut(s, "/")
-	if ok {
-		h, err1 := strconv.ParseUint(hi, 16, 32)
-		l, err2 := strconv.ParseUint(lo, 16, 32)
-		if err1 == nil && err2 == nil {
-			return h<<32 | l, nil
-		}
-	}
-	return 0, fmt.Errorf("%q is not a WAL position (like 16/B374D848)", s)
 }
 
 // later returns the later of two tokens; a primary token wins.
@@ -91,21 +78,6 @@ func (t Token) later(o Token) Token {
 	}
 	return o
 }
-
-// tokenSQL reads the server's WAL insert position as a replay position. Read
-// after COMMIT on the session that committed, it is at or past the end of
-// the commit record (inserted before COMMIT returned, flushed or not), so a
-// replica whose replay position reached it shows the transaction. Read inside
-// the transaction it would lie before the commit record, which is not enough.
-// The insert position of a server whose last record ended at a page boundary
-// lies past that page's header, which no replay position (the end of a
-// record) ever equals: it is moved back to the boundary (24 bytes for a page
-// header, 40 for the first page of a segment), or a read would wait for the
-// next record on an idle primary.
-const tokenSQL = `SELECT (CASE
-	WHEN (l - '0/0'::pg_lsn) % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN l - 40
-	WHEN (l - '0/0'::pg_lsn) % current_setting('wal_block_size')::int = 24 THEN l - 24
-	ELSE l END)::text FROM pg_current_wal_insert_lsn() AS l`
 
 // CaptureToken stores in *dst, once the outermost unit of work has committed,
 // the [Token] that shows its writes on a replica. It costs one round trip
@@ -158,10 +130,10 @@ func (t *txn) captureToken(ctx context.Context, conn *pgxpool.Conn) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	var text string
-	err := conn.Conn().QueryRow(cctx, tokenSQL).Scan(&text)
+	err := conn.Conn().QueryRow(cctx, replag.InsertLSNSQL).Scan(&text)
 	var lsn uint64
 	if err == nil {
-		lsn, err = parseLSN(text)
+		lsn, err = replag.ParseLSN(text)
 	}
 	if err != nil {
 		t.core.cfg.logger.LogAttrs(ctx, slogWarn, "uow: committed, but could not read its WAL position: reads after it go to the primary", attrErr(err))
