@@ -78,7 +78,10 @@ ORDER BY m.ord`
 // are delivered in commit order, one at a time; "" means no order. Writers
 // of one key wait for each other from their Publish to their COMMIT (a
 // transaction-level advisory lock per key): keep such transactions short,
-// and under REPEATABLE READ or SERIALIZABLE publish early. Under uow's
+// and under REPEATABLE READ or SERIALIZABLE publish early. Two transactions
+// publishing to the same keys in different orders, in separate calls, can
+// deadlock: PostgreSQL aborts one with 40P01, which uow.Retry retries
+// ([PublishBatch] takes its keys in order). Under uow's
 // write-behind the insert rides with the next round trip, and its error
 // comes back from there. Without a unit of work in ctx it returns
 // [ErrNoUnitOfWork].
