@@ -298,3 +298,15 @@ func count(t *testing.T, pool *pgxpool.Pool, note string) int {
 	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM items WHERE note = $1", note).Scan(&n))
 	return n
 }
+
+func TestNewReplicaSetReportsEveryBadInput(t *testing.T) {
+	t.Parallel()
+	_, err := uow.NewReplicaSet(nil, []*pgxpool.Pool{nil},
+		uow.ReplicaMaxLag(0), uow.ReplicaProbeInterval(time.Hour), uow.ReplicaTokenWait(-time.Second), nil)
+	require.EqualError(t, err, `uow: NewReplicaSet: primary must not be nil
+uow: NewReplicaSet: replica 0 is nil
+uow: ReplicaMaxLag: must be positive, got 0s
+uow: ReplicaProbeInterval: must be within 10ms and 1m0s, got 1h0m0s
+uow: ReplicaTokenWait: must not be negative, got -1s
+uow: NewReplicaSet: option 3 is nil`)
+}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -34,23 +34,10 @@ import (
 // concurrent use.
 type ReplicaSet struct {
 	primary  *pgxpool.Pool
-	replicas []*replica
+	replicas []*pgxpool.Pool
 	cfg      replicaConfig
-	probed   bool // a prober runs: statuses are known (false for WithReplicas)
+	prober   *replag.Prober // nil for WithReplicas: statuses unknown, every replica tried
 	next     atomic.Uint64
-
-	mu      sync.Mutex // serialises probe rounds; guards history
-	history *replag.History
-	stop    context.CancelFunc // ends the prober's probes and loop
-	done    chan struct{}      // closed when the prober returned
-	closed  sync.Once
-}
-
-// replica is one replica pool and what the last probe (or a failed acquire)
-// learned of it.
-type replica struct {
-	pool   *pgxpool.Pool
-	status atomic.Pointer[ReplicaStatus] // nil until the first probe
 }
 
 // ReplicaStatus is what the last probe learned of one replica.
@@ -87,7 +74,6 @@ type replicaConfig struct {
 	maxLag    time.Duration
 	interval  time.Duration
 	tokenWait time.Duration
-	timeout   time.Duration
 }
 
 // Defaults of the replica options.
@@ -173,69 +159,42 @@ func NewReplicaSet(primary *pgxpool.Pool, replicas []*pgxpool.Pool, opts ...Repl
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	cfg.timeout = min(max(cfg.interval, time.Second), 5*time.Second)
-	rs := newReplicaSet(primary, replicas, cfg)
-	rs.probed = true
-	ctx, cancel := context.WithCancel(context.Background())
-	rs.stop, rs.done = cancel, make(chan struct{})
-	go rs.run(ctx)
+	timeout := min(max(cfg.interval, time.Second), 5*time.Second)
+	rs := &ReplicaSet{primary: primary, replicas: slices.Clone(replicas), cfg: cfg}
+	rs.prober = replag.NewProber(primary, rs.replicas, cfg.maxLag, cfg.interval, timeout)
+	rs.prober.Start()
 	return rs, nil
-}
-
-func newReplicaSet(primary *pgxpool.Pool, pools []*pgxpool.Pool, cfg replicaConfig) *ReplicaSet {
-	rs := &ReplicaSet{primary: primary, cfg: cfg, history: replag.NewHistory(cfg.maxLag + 2*cfg.interval)}
-	for _, p := range pools {
-		rs.replicas = append(rs.replicas, &replica{pool: p})
-	}
-	return rs
 }
 
 // Close stops the prober and waits for it to return. The pools stay open:
 // they belong to the caller. Units of work routed by a closed set go to the
 // primary. Close is safe to call more than once.
 func (rs *ReplicaSet) Close() {
-	if rs.stop == nil {
-		return
+	if rs.prober != nil {
+		rs.prober.Close()
 	}
-	rs.closed.Do(func() {
-		rs.stop()
-		<-rs.done
-		for _, r := range rs.replicas {
-			r.status.Store(nil)
-		}
-	})
 }
 
 // Status returns what the last probe learned of each replica, in the order
 // the pools were given; a replica not probed yet has ProbedAt zero and is
-// not healthy.
+// not healthy. A set made by WithReplicas probes nothing: its replicas are
+// never probed.
 func (rs *ReplicaSet) Status() []ReplicaStatus {
 	out := make([]ReplicaStatus, len(rs.replicas))
-	for i, r := range rs.replicas {
-		if st := r.status.Load(); st != nil {
-			out[i] = *st
-		} else {
-			out[i] = ReplicaStatus{Index: i, Err: errNotProbed}
+	for i := range rs.replicas {
+		out[i] = ReplicaStatus{Index: i, Err: fmt.Errorf("uow: replica %d: %w", i, replag.ErrNotProbed)}
+		if rs.prober == nil {
+			continue
+		}
+		if st := rs.prober.Status(i); st != nil {
+			out[i] = ReplicaStatus{Index: i, Healthy: st.Healthy, Err: st.Err, Replayed: Token{lsn: st.Replayed},
+				LagBytes: st.LagBytes, Lag: st.Lag, ProbedAt: st.ProbedAt}
+			if st.Err != nil {
+				out[i].Err = fmt.Errorf("uow: %w", st.Err)
+			}
 		}
 	}
 	return out
-}
-
-var errNotProbed = errors.New("uow: replica not probed yet")
-
-// run probes at once, then every interval, until Close cancels ctx.
-func (rs *ReplicaSet) run(ctx context.Context) {
-	defer close(rs.done)
-	tick := time.NewTicker(rs.cfg.interval)
-	defer tick.Stop()
-	for {
-		_ = rs.Probe(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // Probe runs one probe round now: it reads the primary's WAL insert position,
@@ -244,87 +203,31 @@ func (rs *ReplicaSet) run(ctx context.Context) {
 // statuses (a test, a readiness check) may call it too. It returns the
 // primary's error, if any; a replica's goes into its status.
 func (rs *ReplicaSet) Probe(ctx context.Context) error {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	pctx, cancel := context.WithTimeout(ctx, rs.timeout())
-	var text string
-	err := rs.primary.QueryRow(pctx, replag.InsertLSNSQL).Scan(&text)
-	cancel()
-	now := time.Now()
-	var primary uint64
-	if err == nil {
-		primary, err = replag.ParseLSN(text)
+	if rs.prober == nil {
+		return nil
 	}
-	if err != nil {
-		err = fmt.Errorf("uow: probe the primary: %w", err)
-	} else {
-		rs.history.Add(now, primary)
+	if err := rs.prober.Probe(ctx); err != nil {
+		return fmt.Errorf("uow: %w", err)
 	}
-	var wg sync.WaitGroup
-	for i, r := range rs.replicas {
-		wg.Go(func() { rs.probeReplica(ctx, i, r, err == nil, primary) })
-	}
-	wg.Wait()
-	return err
+	return nil
 }
 
-func (rs *ReplicaSet) timeout() time.Duration {
-	if rs.cfg.timeout > 0 {
-		return rs.cfg.timeout
-	}
-	return 5 * time.Second
+// newReplicaSet is the set WithReplicas makes: no prober.
+func newReplicaSet(primary *pgxpool.Pool, pools []*pgxpool.Pool, cfg replicaConfig) *ReplicaSet {
+	return &ReplicaSet{primary: primary, replicas: slices.Clone(pools), cfg: cfg}
 }
 
-// probeReplica reads r's replay position and stores its status. Without the
-// primary's position (primaryOK false) the lag is unknown: the replica is
-// kept healthy with the lag of its last status, so that reads survive a
-// primary that is down.
-func (rs *ReplicaSet) probeReplica(ctx context.Context, i int, r *replica, primaryOK bool, primary uint64) {
-	ctx, cancel := context.WithTimeout(ctx, rs.timeout())
-	defer cancel()
-	st := &ReplicaStatus{Index: i, ProbedAt: time.Now()}
-	var (
-		inRecovery bool
-		text       string
-	)
-	err := r.pool.QueryRow(ctx, replag.ReplaySQL).Scan(&inRecovery, &text)
-	var replayed uint64
-	if err == nil {
-		replayed, err = replag.ParseLSN(text)
-	}
-	switch {
-	case err != nil:
-		st.Err = fmt.Errorf("uow: probe replica %d: %w", i, err)
-	case !inRecovery:
-		st.Err = fmt.Errorf("uow: probe replica %d: the server is not a standby (promoted?): it no longer follows the primary", i)
-	default:
-		st.Healthy = true
-		st.Replayed = Token{lsn: replayed}
-		if !primaryOK {
-			if last := r.status.Load(); last != nil {
-				st.Lag, st.LagBytes = last.Lag, last.LagBytes
-			}
-			break
-		}
-		if primary > replayed {
-			st.LagBytes = int64(primary - replayed)
-		}
-		st.Lag = rs.history.Lag(replayed, st.ProbedAt)
-	}
-	r.status.Store(st)
-}
-
-// eligible reports whether r may take a unit of work, and whether it has
-// replayed tok.
-func (rs *ReplicaSet) eligible(r *replica, tok Token) (ok, replayed bool) {
-	if !rs.probed {
+// eligible reports whether replica i may take a unit of work, and whether
+// it has replayed tok.
+func (rs *ReplicaSet) eligible(i int, tok Token) (ok, replayed bool) {
+	if rs.prober == nil {
 		return true, tok.lsn == 0
 	}
-	st := r.status.Load()
+	st := rs.prober.Status(i)
 	if st == nil || !st.Healthy || st.Lag > rs.cfg.maxLag {
 		return false, false
 	}
-	return true, st.Replayed.lsn >= tok.lsn
+	return true, st.Replayed >= tok.lsn
 }
 
 // acquire returns a connection of a replica fit for a unit of work that must
@@ -336,25 +239,25 @@ func (rs *ReplicaSet) acquire(ctx context.Context, tok Token) (*pgxpool.Conn, *p
 	if tok.primary || len(rs.replicas) == 0 {
 		return nil, nil
 	}
-	start := rs.next.Add(1)
-	var behind *replica
-	for i := range rs.replicas {
-		r := rs.replicas[(int(start)+i)%len(rs.replicas)]
-		ok, replayed := rs.eligible(r, tok)
+	start := int(rs.next.Add(1))
+	behind := -1
+	for k := range rs.replicas {
+		i := (start + k) % len(rs.replicas)
+		ok, replayed := rs.eligible(i, tok)
 		if !ok {
 			continue
 		}
 		if !replayed {
-			if behind == nil {
-				behind = r
+			if behind < 0 {
+				behind = i
 			}
 			continue
 		}
-		if c := rs.acquireFrom(ctx, r); c != nil {
-			return c, r.pool
+		if c := rs.acquireFrom(ctx, i); c != nil {
+			return c, rs.replicas[i]
 		}
 	}
-	if behind == nil || rs.cfg.tokenWait == 0 {
+	if behind < 0 || rs.cfg.tokenWait == 0 {
 		return nil, nil
 	}
 	c := rs.acquireFrom(ctx, behind)
@@ -365,41 +268,36 @@ func (rs *ReplicaSet) acquire(ctx context.Context, tok Token) (*pgxpool.Conn, *p
 		c.Release()
 		return nil, nil
 	}
-	return c, behind.pool
+	return c, rs.replicas[behind]
 }
 
-// acquireFrom takes a connection of r, marking r down when it cannot give one.
-func (rs *ReplicaSet) acquireFrom(ctx context.Context, r *replica) *pgxpool.Conn {
-	c, err := r.pool.Acquire(ctx)
+// acquireFrom takes a connection of replica i, marking it down when it
+// cannot give one.
+func (rs *ReplicaSet) acquireFrom(ctx context.Context, i int) *pgxpool.Conn {
+	c, err := rs.replicas[i].Acquire(ctx)
 	if err == nil {
 		return c
 	}
 	if ctx.Err() == nil {
-		r.markDown(rs.probed, fmt.Errorf("acquire: %w", err))
+		rs.markDownAt(i, fmt.Errorf("acquire: %w", err))
 	}
 	return nil
 }
 
 // markDown marks the replica of pool down until its next probe: a unit of
-// work lost its connection there with err.
+// work lost its connection there with err. A set without a prober tries
+// every replica each time instead.
 func (rs *ReplicaSet) markDown(pool *pgxpool.Pool, err error) {
-	for _, r := range rs.replicas {
-		if r.pool == pool {
-			r.markDown(rs.probed, err)
+	for i, p := range rs.replicas {
+		if p == pool {
+			rs.markDownAt(i, err)
 		}
 	}
 }
 
-// markDown records that r failed with err, when a prober will bring it back
-// (probed): an unprobed set tries every replica each time.
-func (r *replica) markDown(probed bool, err error) {
-	if !probed {
-		return
-	}
-	if last := r.status.Load(); last != nil && last.Healthy {
-		down := *last
-		down.Healthy, down.Err = false, fmt.Errorf("uow: replica %d: %w", last.Index, err)
-		r.status.CompareAndSwap(last, &down)
+func (rs *ReplicaSet) markDownAt(i int, err error) {
+	if rs.prober != nil {
+		rs.prober.MarkDown(i, fmt.Errorf("replica %d: %w", i, err))
 	}
 }
 
