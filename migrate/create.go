@@ -11,11 +11,20 @@ import (
 	"github.com/pressly/goose/v3"
 )
 
+// GoPackageDir is the subdirectory of a migrations directory that holds
+// its Go migrations as a package of their own (db/migrations/gomigrations),
+// registered for cmd/migrate to compile in; see [Create].
+const GoPackageDir = "gomigrations"
+
 // Create writes a new migration into dir, numbered one past the highest
-// version there (00012_add_invoices.sql after 00011_…), and returns its
-// path. name becomes snake_case ("Add invoices" → add_invoices); kind is
-// "sql" (default when empty) or "go". The file has an Up and a Down section
-// to fill in. It never overwrites a file.
+// version there and in dir/[GoPackageDir] (00012_add_invoices.sql after
+// 00011_…), and returns its path. name becomes snake_case ("Add invoices" →
+// add_invoices); kind is "sql" (default when empty) or "go". The file has
+// an Up and a Down section to fill in. It never overwrites a file.
+//
+// A Go migration goes into dir/gomigrations when that package exists (it
+// registers itself there, and cmd/migrate runs it); else into dir, as a
+// variable to pass to [WithGoMigrations].
 func Create(dir, name, kind string) (string, error) {
 	if kind == "" {
 		kind = "sql"
@@ -32,6 +41,14 @@ func Create(dir, name, kind string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create migration: read directory (set -dir to the migrations directory): %w", err)
 	}
+	into := dir
+	goPkg := filepath.Join(dir, GoPackageDir)
+	if goEntries, err := os.ReadDir(goPkg); err == nil {
+		entries = append(entries, goEntries...)
+		if kind == "go" {
+			into, tmpl = goPkg, registeredGo
+		}
+	}
 	var last int64
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
@@ -43,7 +60,7 @@ func Create(dir, name, kind string) (string, error) {
 		}
 	}
 	version := last + 1
-	file := filepath.Join(dir, fmt.Sprintf("%05d_%s.%s", version, snake, kind))
+	file := filepath.Join(into, fmt.Sprintf("%05d_%s.%s", version, snake, kind))
 	var b strings.Builder
 	err = tmpl.Execute(&b, map[string]any{
 		"Version": version,
@@ -125,3 +142,28 @@ var {{.Ident}} = goose.NewGoMigration({{.Version}},
 )
 `)),
 }
+
+// registeredGo is a Go migration in a migrations directory's Go package
+// (GoPackageDir), registering itself for cmd/migrate.
+var registeredGo = template.Must(template.New("go").Parse(`package gomigrations
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Migration {{.File}}: Up and Down each run in one transaction, like a SQL
+// migration; they must not commit or roll back tx themselves.
+var _ = register(goose.NewGoMigration({{.Version}},
+	&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+		// Up: write the change here.
+		return nil
+	}},
+	&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+		// Down: undo exactly what Up did.
+		return nil
+	}},
+))
+`))

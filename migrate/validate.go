@@ -27,9 +27,17 @@ import (
 // goose reads them (-- +goose Down: not -- +GOOSE Down, which goose takes for
 // a comment) and has a non-empty Down section. It reports every problem
 // found, each naming its file (and the line, where it can tell).
-func Validate(fsys fs.FS) error {
+//
+// Go migrations given with [WithGoMigrations] are numbered together with
+// the files: a version used by both is an error, and the sequence runs
+// through both. Options that concern running (locks, drift) are ignored.
+func Validate(fsys fs.FS, opts ...Option) error {
 	if fsys == nil {
 		return errors.New("validate: fsys must not be nil")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return fmt.Errorf("validate: %w", err)
 	}
 	files, err := migrationFiles(fsys)
 	if err != nil {
@@ -63,6 +71,21 @@ func Validate(fsys fs.FS) error {
 		if path.Ext(f) == ".go" {
 			skip = append(skip, f) // only its name can be checked without building it
 		}
+	}
+	for _, gm := range cfg.goMigrations {
+		file := baseName(gm.Source)
+		if file == "" {
+			file = fmt.Sprintf("Go migration %d", gm.Version)
+		}
+		if prev, dup := seen[gm.Version]; dup {
+			if path.Ext(prev) == ".go" && (gm.Source == "" || prev == file) {
+				continue // this migration's own file, in fsys (goose's layout)
+			}
+			problems = append(problems, fmt.Errorf("%s: version %d already used by %s", file, gm.Version, prev))
+			continue
+		}
+		seen[gm.Version] = file
+		entries = append(entries, entry{gm.Version, file})
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.version, b.version) })
 	var stamped, sequential []entry

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/migrate"
@@ -168,6 +169,22 @@ func TestCreate(t *testing.T) {
 		require.Contains(t, string(body), "var Migration00002BackfillTotals = goose.NewGoMigration(2,")
 		require.Contains(t, string(body), "package migrations")
 	})
+	t.Run("writes a Go migration into the gomigrations package, numbered with the SQL files", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "00001_a.sql"), []byte(upA), 0o644))
+		require.NoError(t, os.Mkdir(filepath.Join(dir, migrate.GoPackageDir), 0o755))
+		got, err := migrate.Create(dir, "backfill", "go")
+		require.NoError(t, err)
+		require.Equal(t, filepath.Join(dir, "gomigrations", "00002_backfill.go"), got)
+		body, err := os.ReadFile(got)
+		require.NoError(t, err)
+		require.Contains(t, string(body), "package gomigrations\n")
+		require.Contains(t, string(body), "var _ = register(goose.NewGoMigration(2,")
+		got, err = migrate.Create(dir, "after", "sql")
+		require.NoError(t, err)
+		require.Equal(t, filepath.Join(dir, "00003_after.sql"), got, "SQL numbering counts the Go package's files")
+	})
 	for _, tc := range []struct{ name, dir, mname, kind, want string }{
 		{"rejects an unknown kind", "", "x", "yaml", `kind "yaml": want "sql" or "go"`},
 		{"rejects a name without letters", "", " -- ", "sql", "needs at least one letter or digit"},
@@ -185,4 +202,21 @@ func TestCreate(t *testing.T) {
 			require.Empty(t, entries, "nothing written")
 		})
 	}
+}
+
+func TestValidateWithGoMigrations(t *testing.T) {
+	t.Parallel()
+	goMig := func(v int64, source string) *goose.Migration {
+		m := goose.NewGoMigration(v, &goose.GoFunc{}, &goose.GoFunc{})
+		m.Source = source
+		return m
+	}
+	sql := files("00001_a.sql", upA, "00003_c.sql", upB)
+	require.NoError(t, migrate.Validate(sql, migrate.WithGoMigrations(goMig(2, "00002_b.go"))), "the Go migration fills the gap")
+	require.EqualError(t, migrate.Validate(sql),
+		"validate: 00003_c.sql: version 3 out of sequence: want 00002 (versions run 1, 2, 3 … without gaps)")
+	require.EqualError(t, migrate.Validate(sql, migrate.WithGoMigrations(goMig(2, "00002_b.go"), goMig(3, "00003_x.go"))),
+		"validate: 00003_x.go: version 3 already used by 00003_c.sql")
+	require.NoError(t, migrate.Validate(files("00001_a.sql", upA, "00002_b.go", "package x"), migrate.WithGoMigrations(goMig(2, "00002_b.go"))),
+		"a registered migration whose file is in fsys (goose's own layout) counts once")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cortexerp/datalayer/db"
+	"github.com/cortexerp/datalayer/db/migrations/gomigrations"
 	"github.com/cortexerp/datalayer/migrate"
 	"github.com/cortexerp/datalayer/provider"
 )
@@ -303,6 +305,20 @@ func (s *session) migrations() (fs.FS, error) {
 	return os.DirFS(s.c.dir), nil
 }
 
+// goMigrations are the Go migrations compiled in (db/migrations/gomigrations),
+// for the embedded migrations or -dir db/migrations; another -dir is
+// another set of migrations, which they are not part of.
+func (s *session) goMigrations() []migrate.Option {
+	if s.c.dir != "" {
+		dir, err1 := filepath.Abs(s.c.dir)
+		def, err2 := filepath.Abs(defaultCreateDir)
+		if err1 != nil || err2 != nil || dir != def {
+			return nil
+		}
+	}
+	return []migrate.Option{migrate.WithGoMigrations(gomigrations.All()...)}
+}
+
 // migrator connects to the database (once) and returns its Migrator.
 func (s *session) migrator(ctx context.Context) (*migrate.Migrator, error) {
 	if s.m != nil {
@@ -316,7 +332,7 @@ func (s *session) migrator(ctx context.Context) (*migrate.Migrator, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.m, err = migrate.OpenConfig(ctx, cfg, fsys, s.c.opts...)
+	s.m, err = migrate.OpenConfig(ctx, cfg, fsys, slices.Concat(s.c.opts, s.goMigrations())...)
 	return s.m, err
 }
 
@@ -417,7 +433,7 @@ func runValidate(_ context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	if err := migrate.Validate(fsys); err != nil {
+	if err := migrate.Validate(fsys, s.goMigrations()...); err != nil {
 		return err
 	}
 	s.out.printf("migrations are valid\n")
