@@ -170,8 +170,7 @@ func locate(lines []string, sents []sent, up bool, from int) ([]*statement, int)
 	var out []*statement
 	for _, s := range sents {
 		st := &statement{sql: s.sql, inTx: s.inTx, up: up}
-		if i := strings.Index(text[cursor:], s.sql); i >= 0 && s.sql != "" {
-			off := cursor + i
+		if off := findAtLineStart(text, s.sql, cursor); off >= 0 {
 			st.line = lineAt(off) + 1
 			st.endLine = lineAt(off+len(s.sql)-1) + 1
 			cursor = off + len(s.sql)
@@ -186,6 +185,28 @@ func locate(lines []string, sents []sent, up bool, from int) ([]*statement, int)
 		out = append(out, st)
 	}
 	return out, lineAt(cursor)
+}
+
+// findAtLineStart is the offset of the first occurrence of sql in text at
+// or after from that starts a line (blanks before it allowed), or -1: a
+// statement's text quoted in a comment above it is not the statement.
+func findAtLineStart(text, sql string, from int) int {
+	if sql == "" {
+		return -1
+	}
+	for from <= len(text) {
+		i := strings.Index(text[from:], sql)
+		if i < 0 {
+			return -1
+		}
+		off := from + i
+		lineStart := strings.LastIndexByte(text[:off], '\n') + 1
+		if strings.TrimSpace(text[lineStart:off]) == "" {
+			return off
+		}
+		from = off + 1
+	}
+	return -1
 }
 
 func isComment(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), "--") }

@@ -91,6 +91,13 @@ func TestRules(t *testing.T) {
 			"-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY IF NOT EXISTS orders_total_idx ON orders (total);\n-- +goose Down\nDROP INDEX CONCURRENTLY IF EXISTS orders_total_idx;\n"},
 			[]string{}},
 
+		{"ADD CONSTRAINT UNIQUE USING INDEX is fine", []string{
+			"-- +goose Up\nALTER TABLE orders ADD CONSTRAINT orders_total_key UNIQUE USING INDEX orders_total_idx;\n"},
+			[]string{}},
+		{"a statement quoted in a comment above it is not the statement", []string{
+			"-- +goose Up\n-- was: CREATE INDEX orders_total_idx ON orders (total);\nCREATE INDEX orders_total_idx ON orders (total);\n"},
+			[]string{"00002_b.sql:3: create-index-concurrently"}},
+
 		// concurrently-in-transaction
 		{"CREATE INDEX CONCURRENTLY in a transactional migration", []string{
 			"-- +goose Up\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\n"},
@@ -174,9 +181,9 @@ func TestRules(t *testing.T) {
 		{"a FOREIGN KEY on a table the migration created is fine", []string{
 			"-- +goose Up\nCREATE TABLE lines (order_id bigint);\nALTER TABLE lines ADD CONSTRAINT lines_order_fk FOREIGN KEY (order_id) REFERENCES orders (id);\n"},
 			[]string{}},
-		{"a UNIQUE constraint is not this rule's", []string{
+		{"ADD CONSTRAINT UNIQUE on an existing table builds an index under lock", []string{
 			"-- +goose Up\nALTER TABLE orders ADD CONSTRAINT orders_total_key UNIQUE (total);\n"},
-			[]string{}},
+			[]string{"00002_b.sql:2: create-index-concurrently"}},
 
 		// renames
 		{"RENAME of an existing table", []string{

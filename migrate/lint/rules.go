@@ -250,13 +250,19 @@ type check struct {
 
 // report adds a finding of rule r; detail, when given, replaces the rule's
 // general risk with one naming the table or column.
-func (c *check) report(name, detail string) {
+func (c *check) report(name, detail string) { c.reportFix(name, detail, "") }
+
+// reportFix is report with a fix of its own instead of the rule's.
+func (c *check) reportFix(name, detail, fix string) {
 	r, _ := rule(name)
 	risk := r.Risk
 	if detail != "" {
 		risk = detail
 	}
-	c.found = append(c.found, Finding{File: c.fs.file, Line: c.line, Rule: name, Risk: risk, Fix: r.Fix})
+	if fix == "" {
+		fix = r.Fix
+	}
+	c.found = append(c.found, Finding{File: c.fs.file, Line: c.line, Rule: name, Risk: risk, Fix: fix})
 }
 
 // inTx is whether the statement runs inside a transaction block: goose's,
@@ -471,6 +477,12 @@ func (c *check) addConstraint(rel *pg.RangeVar, existing bool, con *pg.Constrain
 	}
 	if !c.fs.dropped[key] {
 		c.notIdempotent("ADD CONSTRAINT (it has no IF NOT EXISTS: DROP CONSTRAINT IF EXISTS it first)")
+	}
+	if idx := map[pg.ConstrType]string{pg.ConstrType_CONSTR_PRIMARY: "PRIMARY KEY", pg.ConstrType_CONSTR_UNIQUE: "UNIQUE",
+		pg.ConstrType_CONSTR_EXCLUSION: "EXCLUDE"}[con.GetContype()]; existing && idx != "" && con.GetIndexname() == "" {
+		c.reportFix(RuleCreateIndexConcurrently,
+			fmt.Sprintf("ADD CONSTRAINT … %s on %s, a table this migration did not create, builds its index under a lock that blocks reads and writes", idx, tableName(rel)),
+			"CREATE UNIQUE INDEX CONCURRENTLY in a NO TRANSACTION migration, then ADD CONSTRAINT … "+idx+" USING INDEX in a later one")
 	}
 	kind := map[pg.ConstrType]string{pg.ConstrType_CONSTR_FOREIGN: "FOREIGN KEY", pg.ConstrType_CONSTR_CHECK: "CHECK"}[con.GetContype()]
 	if existing && kind != "" && !con.GetSkipValidation() {
