@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Stats counts the outbox's events by state.
@@ -24,10 +26,14 @@ const statsSQL = `SELECT
     coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE state = 'pending' AND next_attempt_at <= now())), 0)::float8
 FROM outbox_events WHERE state IN ('pending', 'dead')`
 
-func (r *Relay) stats(ctx context.Context) (Stats, error) {
+// ReadStats counts the outbox's events in pool's database.
+func ReadStats(ctx context.Context, pool *pgxpool.Pool) (Stats, error) {
+	if pool == nil {
+		return Stats{}, errors.New("outbox stats: pool must not be nil")
+	}
 	var s Stats
 	var oldest, ready float64
-	if err := r.pool.QueryRow(ctx, statsSQL).Scan(&s.Pending, &s.Ready, &s.Dead, &oldest, &ready); err != nil {
+	if err := pool.QueryRow(ctx, statsSQL).Scan(&s.Pending, &s.Ready, &s.Dead, &oldest, &ready); err != nil {
 		return Stats{}, fmt.Errorf("outbox stats: %w", err)
 	}
 	s.OldestPendingAge = time.Duration(oldest * float64(time.Second))
@@ -66,7 +72,7 @@ func (r *Relay) Health(ctx context.Context) (Health, error) {
 			h.ListenErr = "not listening (Run is not running, or LISTEN is starting)"
 		}
 	}
-	st, err := r.stats(ctx)
+	st, err := ReadStats(ctx, r.pool)
 	if err != nil {
 		return h, err
 	}

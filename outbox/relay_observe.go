@@ -62,7 +62,7 @@ func newObserver(r *Relay) (*observer, error) {
 	_, err = m.RegisterCallback(func(ctx context.Context, obs metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		st, err := r.stats(ctx)
+		st, err := ReadStats(ctx, r.pool)
 		if err != nil {
 			return err
 		}
