@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/pressly/goose/v3"
 )
@@ -25,7 +27,15 @@ const GoPackageDir = "gomigrations"
 // A Go migration goes into dir/gomigrations when that package exists (it
 // registers itself there, and cmd/migrate runs it); else into dir, as a
 // variable to pass to [WithGoMigrations].
-func Create(dir, name, kind string) (string, error) {
+//
+// New files follow the project's [Numbering] (see [WithNumbering]; other
+// options are ignored): one past the highest version, or, numbered by
+// timestamps, the current UTC time (YYYYMMDDhhmmss, as goose create does).
+func Create(dir, name, kind string, opts ...Option) (string, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return "", fmt.Errorf("create migration: %w", err)
+	}
 	if kind == "" {
 		kind = "sql"
 	}
@@ -50,6 +60,7 @@ func Create(dir, name, kind string) (string, error) {
 		}
 	}
 	var last int64
+	var names []string
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
 		if e.IsDir() || ext != ".sql" && ext != ".go" || strings.HasSuffix(e.Name(), "_test.go") {
@@ -57,10 +68,20 @@ func Create(dir, name, kind string) (string, error) {
 		}
 		if v, err := goose.NumericComponent(e.Name()); err == nil {
 			last = max(last, v)
+			names = append(names, e.Name())
 		}
 	}
+	numbering := cfg.numbering
+	if numbering == NumberingAuto {
+		numbering = majority(names)
+	}
 	version := last + 1
-	file := filepath.Join(into, fmt.Sprintf("%05d_%s.%s", version, snake, kind))
+	format := "%05d_%s.%s"
+	if numbering == NumberingTimestamp {
+		now, _ := strconv.ParseInt(time.Now().UTC().Format(timestampFormat), 10, 64) // digits only
+		version, format = max(now, version), "%d_%s.%s"
+	}
+	file := filepath.Join(into, fmt.Sprintf(format, version, snake, kind))
 	var b strings.Builder
 	err = tmpl.Execute(&b, map[string]any{
 		"Version": version,

@@ -41,6 +41,7 @@ type config struct {
 	acceptDrift    bool
 	allowMissing   bool
 	versionTable   string // goose's version table; checksums go to versionTable + "_checksums"
+	numbering      Numbering
 }
 
 func newConfig(opts []Option) (config, error) {

@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,18 +18,21 @@ import (
 )
 
 // Validate checks the migrations at the root of fsys without a database:
-// every *.sql and *.go file is named NNNNN_name.ext, versions run 1, 2, 3 …
-// without gaps or duplicates (or, in a project numbered the way goose create
-// does by default, every file is named YYYYMMDDhhmmss_name.ext: unique
-// timestamps, never mixed with sequential numbers), every SQL file parses with goose's own parser
-// (annotations, StatementBegin/End, semicolons), writes its annotations as
-// goose reads them (-- +goose Down: not -- +GOOSE Down, which goose takes for
-// a comment) and has a non-empty Down section. It reports every problem
-// found, each naming its file (and the line, where it can tell).
+// every *.sql and *.go file is named NNNNN_name.ext, numbered by the
+// project's scheme ([Numbering]: sequential versions 1, 2, 3 … without gaps,
+// or goose's timestamps YYYYMMDDhhmmss_name, unique), without duplicates;
+// every SQL file parses with goose's own parser (annotations,
+// StatementBegin/End, semicolons), writes its annotations as goose reads them
+// (-- +goose Down: not -- +GOOSE Down, which goose takes for a comment) and
+// has a non-empty Down section, unless it says why not in a line
+// "-- migrate:no-down REASON" (a migration that cannot be undone). It
+// reports every problem found, each naming its file (and the line, where it
+// can tell).
 //
 // Go migrations given with [WithGoMigrations] are numbered together with
 // the files: a version used by both is an error, and the sequence runs
-// through both. Options that concern running (locks, drift) are ignored.
+// through both. [WithNumbering] pins the scheme; options that concern
+// running (locks, drift) are ignored.
 func Validate(fsys fs.FS, opts ...Option) error {
 	if fsys == nil {
 		return errors.New("validate: fsys must not be nil")
@@ -47,11 +49,7 @@ func Validate(fsys fs.FS, opts ...Option) error {
 		return errors.New("validate: no migration files (00001_name.sql …) at the root of the migrations directory")
 	}
 	var problems []error
-	type entry struct {
-		version int64
-		file    string
-	}
-	var entries []entry
+	var entries []numberedEntry
 	seen := map[int64]string{}
 	var skip []string // files goose must not see: unparsable, duplicate or Go
 	for _, f := range files {
@@ -67,7 +65,7 @@ func Validate(fsys fs.FS, opts ...Option) error {
 			continue
 		}
 		seen[v] = f
-		entries = append(entries, entry{v, f})
+		entries = append(entries, numberedEntry{v, f})
 		if path.Ext(f) == ".go" {
 			skip = append(skip, f) // only its name can be checked without building it
 		}
@@ -85,58 +83,16 @@ func Validate(fsys fs.FS, opts ...Option) error {
 			continue
 		}
 		seen[gm.Version] = file
-		entries = append(entries, entry{gm.Version, file})
+		entries = append(entries, numberedEntry{gm.Version, file})
 	}
-	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.version, b.version) })
-	var stamped, sequential []entry
-	for _, e := range entries {
-		if timestamped(e.file) {
-			stamped = append(stamped, e)
-		} else {
-			sequential = append(sequential, e)
-		}
-	}
-	switch {
-	case len(sequential) == 0:
-		// goose's default numbering (goose create): timestamps, unique
-		// and in any order, no gaps to check.
-	case len(stamped) > 0:
-		// A mix: name the files numbered the way most are not.
-		odd, kind, most := stamped, "timestamp", "sequential"
-		if len(stamped) > len(sequential) {
-			odd, kind, most = sequential, "sequential", "timestamped"
-		}
-		for _, e := range odd {
-			problems = append(problems, fmt.Errorf("%s: %s version %d among %s ones: number every file one way "+
-				"(NNNNN_name sequential, or goose's timestamps YYYYMMDDhhmmss_name)", e.file, kind, e.version, most))
-		}
-	default:
-		for i, e := range entries {
-			if want := int64(i + 1); e.version != want {
-				problems = append(problems, fmt.Errorf("%s: version %d out of sequence: want %05d (versions run 1, 2, 3 … without gaps)", e.file, e.version, want))
-				break
-			}
-		}
-	}
+	slices.SortFunc(entries, func(a, b numberedEntry) int { return cmp.Compare(a.version, b.version) })
+	problems = append(problems, checkNumbering(cfg.numbering, entries)...)
 	problems = append(problems, parseAll(fsys, skip)...)
 	if len(problems) > 0 {
 		return fmt.Errorf("validate: %w", errors.Join(problems...))
 	}
 	return nil
 }
-
-// timestamped reports whether a migration is numbered the way goose create
-// does by default: a 14-digit UTC time, 20261201190800_name.sql.
-func timestamped(file string) bool {
-	num, _, ok := strings.Cut(file, "_")
-	if !ok || len(num) != len(timestampFormat) {
-		return false
-	}
-	_, err := time.Parse(timestampFormat, num)
-	return err == nil
-}
-
-const timestampFormat = "20060102150405"
 
 // parseAll runs each SQL migration up and down through goose against a
 // driver that executes nothing: goose's parser decides, exactly as it will
@@ -160,11 +116,17 @@ func parseAll(fsys fs.FS, skip []string) []error {
 	for _, s := range p.ListSources() {
 		// An fs.FS path, where a backslash is part of the name (baseName splits on it).
 		file := path.Base(s.Path)
+		var noDown noDownMark
 		if data, err := fs.ReadFile(fsys, s.Path); err == nil {
 			if err := checkAnnotations(file, data); err != nil {
 				problems = append(problems, err)
 				continue
 			}
+			noDown = findNoDown(data)
+		}
+		if noDown.line > 0 && noDown.reason == "" {
+			problems = append(problems, fmt.Errorf("%s:%d: say why Down is empty after %s (%s the dropped rows cannot come back)", file, noDown.line, noDownAnnotation, noDownAnnotation))
+			continue
 		}
 		if _, err := p.ApplyVersion(ctx, s.Version, true); err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
@@ -175,11 +137,37 @@ func parseAll(fsys fs.FS, skip []string) []error {
 			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
 			continue
 		}
-		if r.Empty {
-			problems = append(problems, fmt.Errorf("%s: Down section is empty: write the statements that undo Up after -- +goose Down", file))
+		switch {
+		case r.Empty && noDown.line == 0:
+			problems = append(problems, fmt.Errorf("%s: Down section is empty: write the statements that undo Up after -- +goose Down, "+
+				"or say why it cannot be undone in a line %s REASON", file, noDownAnnotation))
+		case !r.Empty && noDown.line > 0:
+			problems = append(problems, fmt.Errorf("%s:%d: %s, but the Down section is not empty: remove one of them", file, noDown.line, noDownAnnotation))
 		}
 	}
 	return problems
+}
+
+// noDownAnnotation, on a line of its own followed by a reason, accepts an
+// empty Down section: the migration cannot be undone (data dropped, a
+// one-way backfill), and says why.
+const noDownAnnotation = "-- migrate:no-down"
+
+// noDownMark is where a file says it has no Down section, and why.
+type noDownMark struct {
+	line   int // 1-based; 0 when the file has no such line
+	reason string
+}
+
+// findNoDown finds the first "-- migrate:no-down REASON" line of a file.
+func findNoDown(data []byte) noDownMark {
+	for i, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), noDownAnnotation)
+		if ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+			return noDownMark{line: i + 1, reason: strings.TrimSpace(rest)}
+		}
+	}
+	return noDownMark{}
 }
 
 // annotations are goose's SQL annotations, as written in a migration.

@@ -3,8 +3,10 @@ package migrate_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
@@ -60,13 +62,22 @@ func TestValidate(t *testing.T) {
 		{name: "a gap in the sequence is reported",
 			fsys: files("00001_a.sql", upA, "00003_b.sql", upB),
 			want: []string{"00003_b.sql: version 3 out of sequence: want 00002"}},
-		{name: "a timestamp version among sequential ones is reported",
+		{name: "a timestamp version in a sequential project is reported",
 			fsys: files("00001_a.sql", upA, "00002_b.sql", upB, "20240101120000_c.sql", upB),
-			want: []string{"20240101120000_c.sql: timestamp version 20240101120000 among sequential ones: number every file one way " +
-				"(NNNNN_name sequential, or goose's timestamps YYYYMMDDhhmmss_name)"}},
-		{name: "a sequential version among timestamped ones is reported",
-			fsys: files("20261201190800_a.sql", upA, "20261202080000_b.sql", upB, "00003_c.sql", upB),
-			want: []string{"00003_c.sql: sequential version 3 among timestamped ones"}},
+			want: []string{"20240101120000_c.sql: timestamp version 20240101120000 in a project numbered sequentially " +
+				"(as most of its files are): renumber it with migrate fix, or choose timestamps (-numbering timestamp, WithNumbering)"}},
+		{name: "an empty Down with a reason is valid",
+			fsys: files("00001_a.sql", "-- +goose Up\nDROP TABLE IF EXISTS legacy;\n-- +goose Down\n-- migrate:no-down the dropped rows cannot come back\n")},
+		{name: "an empty Down with the annotation but no reason is reported",
+			fsys: files("00001_a.sql", "-- +goose Up\nSELECT 1;\n-- +goose Down\n-- migrate:no-down\n"),
+			want: []string{"00001_a.sql:4: say why Down is empty after -- migrate:no-down (-- migrate:no-down the dropped rows cannot come back)"}},
+		{name: "the no-down annotation on a file with a Down section is reported",
+			fsys: files("00001_a.sql", "-- migrate:no-down never\n"+upA),
+			want: []string{"00001_a.sql:1: -- migrate:no-down, but the Down section is not empty: remove one of them"}},
+		{name: "an empty Down says how to accept it",
+			fsys: files("00001_a.sql", "-- +goose Up\nSELECT 1;\n"),
+			want: []string{"00001_a.sql: Down section is empty: write the statements that undo Up after -- +goose Down, " +
+				"or say why it cannot be undone in a line -- migrate:no-down REASON"}},
 		{name: "goose's timestamp numbering is valid when every file uses it",
 			fsys: files("20261201190800_a.sql", upA, "20261215093000_b.sql", upB, "20270102000000_c.sql", funcC)},
 		{name: "a 14-digit number that is no time counts as sequential",
@@ -219,4 +230,102 @@ func TestValidateWithGoMigrations(t *testing.T) {
 		"validate: 00003_x.go: version 3 already used by 00003_c.sql")
 	require.NoError(t, migrate.Validate(files("00001_a.sql", upA, "00002_b.go", "package x"), migrate.WithGoMigrations(goMig(2, "00002_b.go"))),
 		"a registered migration whose file is in fsys (goose's own layout) counts once")
+}
+
+func TestValidateNumberingChosenPerProject(t *testing.T) {
+	t.Parallel()
+	stamped := files("20261201190800_a.sql", upA, "20261202080000_b.sql", upB)
+	mixed := files("20261201190800_a.sql", upA, "20261202080000_b.sql", upB, "00003_c.sql", upB)
+	sequential := files("00001_a.sql", upA, "00002_b.sql", upB)
+	for _, tc := range []struct {
+		name      string
+		fsys      fstest.MapFS
+		numbering migrate.Numbering
+		want      string
+	}{
+		{"timestamps are valid when the first migration has one", stamped, migrate.NumberingAuto, ""},
+		{"timestamps are valid when pinned", stamped, migrate.NumberingTimestamp, ""},
+		{"sequential files are valid when pinned", sequential, migrate.NumberingSequential, ""},
+		{"a sequential file among timestamps: most files decide", mixed, migrate.NumberingAuto,
+			"validate: 00003_c.sql: sequential version 3 in a project numbered by timestamps (as most of its files are): " +
+				"name it YYYYMMDDhhmmss_name, or number the project sequentially (migrate fix, -numbering sequential)"},
+		{"timestamps in a project pinned sequential", stamped, migrate.NumberingSequential,
+			"validate: 20261201190800_a.sql: timestamp version 20261201190800 in a project numbered sequentially (pinned by -numbering / WithNumbering): " +
+				"renumber it with migrate fix, or choose timestamps (-numbering timestamp, WithNumbering)\n" +
+				"20261202080000_b.sql: timestamp version 20261202080000 in a project numbered sequentially (pinned by -numbering / WithNumbering): " +
+				"renumber it with migrate fix, or choose timestamps (-numbering timestamp, WithNumbering)"},
+		{"sequential files in a project pinned to timestamps", sequential, migrate.NumberingTimestamp,
+			"validate: 00001_a.sql: sequential version 1 in a project numbered by timestamps (pinned by -numbering / WithNumbering): " +
+				"name it YYYYMMDDhhmmss_name, or number the project sequentially (migrate fix, -numbering sequential)\n" +
+				"00002_b.sql: sequential version 2 in a project numbered by timestamps (pinned by -numbering / WithNumbering): " +
+				"name it YYYYMMDDhhmmss_name, or number the project sequentially (migrate fix, -numbering sequential)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := migrate.Validate(tc.fsys, migrate.WithNumbering(tc.numbering))
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, tc.want)
+		})
+	}
+	require.EqualError(t, migrate.Validate(sequential, migrate.WithNumbering("roman")),
+		`validate: WithNumbering: numbering "roman": want sequential, timestamp or auto`)
+}
+
+func TestCreateFollowsTheNumbering(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "20261201190800_a.sql"), []byte(upA), 0o644))
+	before := time.Now().UTC().Truncate(time.Second)
+	got, err := migrate.Create(dir, "b", "sql")
+	require.NoError(t, err)
+	stamp, _, _ := strings.Cut(filepath.Base(got), "_")
+	at, err := time.Parse("20060102150405", stamp)
+	require.NoError(t, err, "a timestamped project gets a timestamp: %s", got)
+	require.False(t, at.Before(before), "%s is the current UTC time", stamp)
+	require.NoError(t, migrate.Validate(os.DirFS(dir)))
+
+	empty := t.TempDir()
+	got, err = migrate.Create(empty, "first", "sql", migrate.WithNumbering(migrate.NumberingTimestamp))
+	require.NoError(t, err)
+	require.Regexp(t, `^\d{14}_first\.sql$`, filepath.Base(got), "an empty project pinned to timestamps")
+}
+
+func TestFix(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	write("00001_a.sql", upA)
+	write("00002_b.sql", upB)
+	write("20261202080000_d.sql", upB)
+	write("20261201190800_c.sql", upA)
+	write("gomigrations/20261203000000_e.go", "package gomigrations\n\nvar _ = register(goose.NewGoMigration(20261203000000, nil, nil))\n")
+
+	got, err := migrate.Fix(dir)
+	require.NoError(t, err)
+	require.Equal(t, []migrate.Renamed{
+		{From: filepath.Join(dir, "20261201190800_c.sql"), To: filepath.Join(dir, "00003_c.sql")},
+		{From: filepath.Join(dir, "20261202080000_d.sql"), To: filepath.Join(dir, "00004_d.sql")},
+		{From: filepath.Join(dir, "gomigrations", "20261203000000_e.go"), To: filepath.Join(dir, "gomigrations", "00005_e.go")},
+	}, got)
+	body, err := os.ReadFile(filepath.Join(dir, "gomigrations", "00005_e.go"))
+	require.NoError(t, err)
+	require.Contains(t, string(body), "goose.NewGoMigration(5, nil, nil)")
+	require.NoFileExists(t, filepath.Join(dir, "gomigrations", "20261203000000_e.go"))
+	require.NoError(t, migrate.Validate(os.DirFS(dir)), "sequential again")
+
+	got, err = migrate.Fix(dir)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing left to fix")
+
+	write("20261204000000_f.go", "package x\n")
+	_, err = migrate.Fix(dir)
+	require.EqualError(t, err, "fix: nothing renamed: "+filepath.Join(dir, "20261204000000_f.go")+
+		": has 0 calls NewGoMigration(20261204000000,…) where 1 was expected: renumber it by hand")
+	require.FileExists(t, filepath.Join(dir, "20261204000000_f.go"))
 }

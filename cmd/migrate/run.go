@@ -93,6 +93,7 @@ var commands = []spec{
 	{name: "create", args: "NAME [sql|go]", help: "write the next numbered migration file (into -dir, default db/migrations)",
 		parse: createArgs, run: runCreate},
 	{name: "validate", help: "check migration file names, numbering and annotations", run: runValidate},
+	{name: "fix", help: "renumber timestamped migrations sequentially (into -dir, default db/migrations), as goose fix does", run: runFix},
 }
 
 func lookup(name string) (spec, bool) {
@@ -144,6 +145,8 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	acceptDrift := fset.Bool("accept-drift", false, "run even though an applied migration file changed, recording its new checksum (the new text is not run)")
 	allowMissing := fset.Bool("allow-missing", false, "apply migrations older than the current version that were never applied (a branch merged late)")
 	showVersion := fset.Bool("version", false, "print the version of migrate and of goose, and exit")
+	numbering := fset.String("numbering", "auto", "the project's numbering, for validate and create: sequential, timestamp (goose's YYYYMMDDhhmmss), or auto (what most files use)")
+	table := fset.String("table", "", "goose's version table (default goose_db_version); checksums go to TABLE_checksums")
 
 	flagArgs, tail, dashes := slices.Clone(args), []string(nil), false
 	if i := slices.Index(args, "--"); i >= 0 {
@@ -183,8 +186,16 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	if *lockWait <= 0 {
 		return command{}, usagef("-lock-wait %v must be positive", *lockWait)
 	}
+	scheme, err := migrate.ParseNumbering(*numbering)
+	if err != nil {
+		return command{}, usagef("-numbering: %v", err)
+	}
 	c := command{dir: *dir, dbName: *dbName}
-	c.opts = append(c.opts, migrate.WithLockTimeout(lockTimeout.Round(time.Millisecond)), migrate.WithLockWait(*lockWait))
+	c.opts = append(c.opts, migrate.WithLockTimeout(lockTimeout.Round(time.Millisecond)), migrate.WithLockWait(*lockWait),
+		migrate.WithNumbering(scheme))
+	if *table != "" {
+		c.opts = append(c.opts, migrate.WithVersionTable(*table))
+	}
 	if *pgbouncer {
 		c.opts = append(c.opts, migrate.WithTableLock())
 	}
@@ -420,7 +431,7 @@ func runCreate(_ context.Context, s *session) error {
 	if dir == "" {
 		dir = defaultCreateDir
 	}
-	file, err := migrate.Create(dir, s.c.newName, s.c.kind)
+	file, err := migrate.Create(dir, s.c.newName, s.c.kind, s.c.opts...)
 	if err != nil {
 		return err
 	}
@@ -433,10 +444,30 @@ func runValidate(_ context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
-	if err := migrate.Validate(fsys, s.goMigrations()...); err != nil {
+	if err := migrate.Validate(fsys, slices.Concat(s.c.opts, s.goMigrations())...); err != nil {
 		return err
 	}
 	s.out.printf("migrations are valid\n")
+	return nil
+}
+
+func runFix(_ context.Context, s *session) error {
+	dir := s.c.dir
+	if dir == "" {
+		dir = defaultCreateDir
+	}
+	renamed, err := migrate.Fix(dir)
+	for _, r := range renamed {
+		s.out.printf("renamed %s → %s\n", r.From, filepath.Base(r.To))
+	}
+	if err != nil {
+		return err
+	}
+	if len(renamed) == 0 {
+		s.out.printf("nothing to fix: no timestamped migrations in %s\n", dir)
+		return nil
+	}
+	s.out.printf("renumbered %d migrations; a database that applied them under their old versions would run them again\n", len(renamed))
 	return nil
 }
 
