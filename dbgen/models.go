@@ -6,7 +6,6 @@ package dbgen
 
 import (
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -136,14 +135,6 @@ type OrderLine struct {
 	Quantity  int32           `json:"quantity"`
 	UnitPrice decimal.Decimal `json:"unit_price"`
 	LineTotal decimal.Decimal `json:"line_total"`
-}
-
-type Outbox struct {
-	ID          int64           `json:"id"`
-	Topic       string          `json:"topic"`
-	Payload     json.RawMessage `json:"payload"`
-	CreatedAt   time.Time       `json:"created_at"`
-	PublishedAt *time.Time      `json:"published_at"`
 }
 
 type Product struct {

@@ -47,12 +47,6 @@ type Querier interface {
 	// OrderMarkPaid moves a pending order to paid, locking its row; no row when
 	// the order does not exist or is not pending.
 	OrderMarkPaid(ctx context.Context, id int64) (Order, error)
-	// OutboxClaim locks a batch of unpublished events, skipping rows another
-	// publisher holds (FOR UPDATE SKIP LOCKED), oldest first.
-	OutboxClaim(ctx context.Context, maxRows int32) ([]Outbox, error)
-	OutboxInsert(ctx context.Context, arg OutboxInsertParams) error
-	OutboxMarkPublished(ctx context.Context, ids []int64) (int64, error)
-	OutboxPendingCount(ctx context.Context) (int64, error)
 	ProductCount(ctx context.Context) (int64, error)
 	ProductCreate(ctx context.Context, arg ProductCreateParams) (Product, error)
 	ProductIDsBySKU(ctx context.Context, skus []string) ([]ProductIDsBySKURow, error)

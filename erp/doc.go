@@ -1,6 +1,7 @@
 // Package erp is the example application of the kit: customers, products and
-// stock, orders, a double-entry ledger and an outbox, written the way a team
-// writes its own services on uow and dbgen.
+// stock, orders and a double-entry ledger, whose changes it announces through
+// the kit's outbox, written the way a team writes its own services on uow,
+// dbgen and outbox.
 //
 // Every Service method is one unit of work; given a ctx that already carries
 // one on the same pool (a caller's u.Do), it joins it, as a savepoint.
@@ -18,7 +19,8 @@
 //     order is placed without discount;
 //   - a balanced journal: receivable debit = total, revenue credit =
 //     subtotal − discount, tax credit = tax;
-//   - an outbox event, and an AfterCommit hook that wakes a Publisher.
+//   - an outbox event (outbox.Publish) in the same transaction, keyed by
+//     the order, so a relay delivers each order's events in commit order.
 //
 // Units of work run at READ COMMITTED: row locks (stock rows FOR UPDATE,
 // order rows by UPDATE … WHERE status), unique keys and check constraints

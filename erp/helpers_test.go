@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/dbgen"
 	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/erp"
+	"github.com/cortexerp/datalayer/outbox"
 )
 
 // fixture is a service on a fresh database with one customer.
@@ -25,11 +27,21 @@ type fixture struct {
 func setup(t *testing.T) fixture {
 	t.Helper()
 	pool := dbtest.New(t, dbtest.WithMaxConns(12))
+	migrateOutbox(t, pool)
 	svc, err := erp.New(pool)
 	require.NoError(t, err)
 	c, err := svc.CreateCustomer(t.Context(), erp.NewCustomer{Name: "Ada", Email: "ada@example.com"})
 	require.NoError(t, err)
 	return fixture{svc: svc, pool: pool, q: dbgen.New(pool), customer: c.ID}
+}
+
+// migrateOutbox adds the outbox's tables to the database of pool (dbtest's
+// template holds the application's migrations only).
+func migrateOutbox(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	require.NoError(t, outbox.MigrateDB(t.Context(), db))
 }
 
 // products imports products priced and taxed as given, each with onHand in

@@ -77,7 +77,7 @@ var errCouponUnknown = fmt.Errorf("%w: unknown or expired", ErrCouponInvalid)
 // failures and deadlocks: it prices the items, claims the idempotency key,
 // takes the stock (row locks in product order), inserts the lines, applies
 // the coupon in a savepoint of its own, posts the sale to the ledger and
-// writes an outbox event, which wakes a Publisher once committed.
+// publishes an order.placed event through the outbox.
 //
 // An item the stock cannot cover gives an *OutOfStockError and writes
 // nothing; an unknown customer or product gives ErrUnknownCustomer or
@@ -137,7 +137,7 @@ func (s *Service) PlaceOrder(ctx context.Context, req OrderRequest) (Order, erro
 			return Order{}, err
 		}
 		order := orderFrom(row, lines)
-		return order, s.emit(ctx, q, TopicOrderPlaced, order)
+		return order, emit(ctx, TopicOrderPlaced, order)
 	}, uow.Retry(uow.DefaultRetry), uow.Name("erp.PlaceOrder"))
 }
 
@@ -310,7 +310,7 @@ func (s *Service) PayOrder(ctx context.Context, orderID int64) (Order, error) {
 		if err != nil {
 			return Order{}, err
 		}
-		return order, s.emit(ctx, q, TopicOrderPaid, order)
+		return order, emit(ctx, TopicOrderPaid, order)
 	}, uow.Retry(uow.DefaultRetry), uow.Name("erp.PayOrder"))
 }
 
@@ -338,7 +338,7 @@ func (s *Service) CancelOrder(ctx context.Context, orderID int64) (Order, error)
 		if err := reverseJournals(ctx, q, row.ID, fmt.Sprintf("order %d cancelled", row.ID)); err != nil {
 			return Order{}, err
 		}
-		return order, s.emit(ctx, q, TopicOrderCancelled, order)
+		return order, emit(ctx, TopicOrderCancelled, order)
 	}, uow.Retry(uow.DefaultRetry), uow.Name("erp.CancelOrder"))
 }
 

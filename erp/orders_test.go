@@ -46,10 +46,10 @@ func TestPlaceOrderWritesOrderLinesStockJournalAndEvent(t *testing.T) {
 		erp.AccountRevenue:    "-54.98",
 	}, f.balances(t))
 
-	events, err := f.q.OutboxClaim(ctx, 10)
-	require.NoError(t, err)
+	events := f.events(t)
 	require.Len(t, events, 1)
 	require.Equal(t, erp.TopicOrderPlaced, events[0].Topic)
+	require.Equal(t, erp.OrderKey(o.ID), events[0].Key)
 	var ev erp.OrderEvent
 	require.NoError(t, json.Unmarshal(events[0].Payload, &ev))
 	require.Equal(t, o.ID, ev.OrderID)
@@ -72,7 +72,7 @@ func TestPlaceOrderOutOfStockWritesNothing(t *testing.T) {
 	require.Equal(t, erp.OutOfStockError{ProductID: ids[1], Requested: 4, OnHand: 3}, *oos)
 	require.Equal(t, int32(3), f.onHand(t, ids[0]))
 	require.Equal(t, int32(3), f.onHand(t, ids[1]))
-	for _, table := range []string{"orders", "order_lines", "journals", "journal_entries", "outbox"} {
+	for _, table := range []string{"orders", "order_lines", "journals", "journal_entries", "outbox_events"} {
 		require.Zero(t, f.count(t, "SELECT count(*) FROM "+table), table)
 	}
 	c, err := f.q.CouponGet(t.Context(), "TEN")
@@ -180,7 +180,7 @@ func TestPlaceOrderIdempotencyKeyReturnsTheOriginalOrder(t *testing.T) {
 	require.Equal(t, "checkout-42", again.IdempotencyKey)
 	require.Equal(t, 1, f.count(t, "SELECT count(*) FROM orders"))
 	require.Equal(t, int32(8), f.onHand(t, ids[0]))
-	require.Equal(t, 1, f.count(t, "SELECT count(*) FROM outbox"))
+	require.Equal(t, 1, f.count(t, "SELECT count(*) FROM outbox_events"))
 }
 
 func TestPlaceOrderConcurrentRetriesWithOneKeyPlaceOneOrder(t *testing.T) {
@@ -265,7 +265,7 @@ func TestOrderTransitions(t *testing.T) {
 					require.Equal(t, "0.00", balance, "account %s is reversed", code)
 				}
 			}
-			require.Equal(t, len(tt.steps)+1, f.count(t, "SELECT count(*) FROM outbox"))
+			require.Equal(t, len(tt.steps)+1, f.count(t, "SELECT count(*) FROM outbox_events"))
 		})
 	}
 }

@@ -8,142 +8,132 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cortexerp/datalayer/dbgen"
 	"github.com/cortexerp/datalayer/erp"
+	"github.com/cortexerp/datalayer/outbox"
+	"github.com/cortexerp/datalayer/uow"
 )
 
-// recorder is a PublishFunc that counts deliveries per event.
-type recorder struct {
-	mu    sync.Mutex
-	times map[int64]int
-	fail  func(e erp.Event) error // optional
-	seen  chan erp.Event          // optional
+// storedEvent is an outbox_events row as the tests read it.
+type storedEvent struct {
+	ID      int64
+	Topic   string
+	Key     string
+	Payload []byte
+	State   string
 }
 
-func (r *recorder) publish(_ context.Context, e erp.Event) error {
-	if r.fail != nil {
-		if err := r.fail(e); err != nil {
-			return err
-		}
-	}
+// events reads the outbox's events in id order.
+func (f fixture) events(t *testing.T) []storedEvent {
+	t.Helper()
+	rows, err := f.pool.Query(context.WithoutCancel(t.Context()), "SELECT id, topic, key, payload, state FROM outbox_events ORDER BY id")
+	require.NoError(t, err)
+	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[storedEvent])
+	require.NoError(t, err)
+	return evs
+}
+
+// recorder is a sink that records what it is handed.
+type recorder struct {
+	mu  sync.Mutex
+	got []outbox.Event
+}
+
+func (r *recorder) Deliver(_ context.Context, e outbox.Event) error {
 	r.mu.Lock()
-	if r.times == nil {
-		r.times = map[int64]int{}
-	}
-	r.times[e.ID]++
-	r.mu.Unlock()
-	if r.seen != nil {
-		r.seen <- e
-	}
+	defer r.mu.Unlock()
+	r.got = append(r.got, e)
 	return nil
 }
 
-func (f fixture) placeOrders(t *testing.T, n int) {
+func (f fixture) placeOrders(t *testing.T, n int) []erp.Order {
 	t.Helper()
 	id := f.products(t, int32(n), "1.00", "0.2")[0]
+	var orders []erp.Order
 	for range n {
-		_, err := f.svc.PlaceOrder(t.Context(), f.order(erp.Item{ProductID: id, Quantity: 1}))
+		o, err := f.svc.PlaceOrder(t.Context(), f.order(erp.Item{ProductID: id, Quantity: 1}))
 		require.NoError(t, err)
+		orders = append(orders, o)
 	}
+	return orders
 }
 
-func TestTwoPublishersPublishEachEventOnce(t *testing.T) {
+func TestAnOrdersEventsAreDeliveredInOrderUnderItsKey(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.placeOrders(t, 60)
+	orders := f.placeOrders(t, 3)
+	_, err := f.svc.PayOrder(t.Context(), orders[0].ID)
+	require.NoError(t, err)
+	_, err = f.svc.CancelOrder(t.Context(), orders[0].ID)
+	require.NoError(t, err)
+	_, err = f.svc.CancelOrder(t.Context(), orders[2].ID)
+	require.NoError(t, err)
+
 	var rec recorder
-	slow := func(ctx context.Context, e erp.Event) error {
-		time.Sleep(time.Millisecond) // keep batches overlapping
-		return rec.publish(ctx, e)
-	}
-
-	var wg sync.WaitGroup
-	published := make([]int, 2)
-	for i := range published {
-		p, err := f.svc.NewPublisher(slow, erp.WithBatchSize(5))
-		require.NoError(t, err)
-		wg.Go(func() {
-			n, err := p.PublishPending(t.Context())
-			if err == nil {
-				published[i] = n
-			}
-		})
-	}
-	wg.Wait()
-
-	require.Equal(t, 60, published[0]+published[1])
-	require.Len(t, rec.times, 60)
-	for id, n := range rec.times {
-		require.Equal(t, 1, n, "event %d", id)
-	}
-	pending, err := f.q.OutboxPendingCount(t.Context())
+	relay, err := f.svc.NewRelay(&rec)
 	require.NoError(t, err)
-	require.Zero(t, pending)
+	n, err := relay.Drain(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 6, n)
+
+	byKey := map[string][]string{}
+	for _, e := range rec.got {
+		var ev erp.OrderEvent
+		require.NoError(t, json.Unmarshal(e.Payload, &ev))
+		require.Equal(t, erp.OrderKey(ev.OrderID), e.Key)
+		byKey[e.Key] = append(byKey[e.Key], e.Topic+" "+string(ev.Status))
+	}
+	require.Equal(t, map[string][]string{
+		erp.OrderKey(orders[0].ID): {"order.placed pending", "order.paid paid", "order.cancelled cancelled"},
+		erp.OrderKey(orders[1].ID): {"order.placed pending"},
+		erp.OrderKey(orders[2].ID): {"order.placed pending", "order.cancelled cancelled"},
+	}, byKey)
+	for _, e := range f.events(t) {
+		require.Equal(t, "delivered", e.State, "event %d", e.ID)
+	}
 }
 
-func TestPublisherRetriesAFailedEventLater(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
-	f.placeOrders(t, 5)
-	errBroker := errors.New("broker down")
-	var failures int
-	rec := recorder{fail: func(e erp.Event) error {
-		if e.ID == 3 && failures == 0 {
-			failures++
-			return errBroker
-		}
-		return nil
-	}}
-	p, err := f.svc.NewPublisher(rec.publish)
-	require.NoError(t, err)
-
-	n, err := p.PublishPending(t.Context())
-	require.ErrorIs(t, err, errBroker)
-	require.ErrorContains(t, err, "publish event 3 (order.placed)")
-	require.Equal(t, 2, n, "events 1 and 2 are published and marked")
-	pending, err := f.q.OutboxPendingCount(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, int64(3), pending)
-
-	n, err = p.PublishPending(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, 3, n)
-	require.Equal(t, map[int64]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, rec.times)
-}
-
-func TestPlaceOrderWakesARunningPublisher(t *testing.T) {
+func TestAnOrderThatRollsBackPublishesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ids := f.products(t, 5, "1.00", "0.2")
-	rec := recorder{seen: make(chan erp.Event, 10)}
-	p, err := f.svc.NewPublisher(rec.publish, erp.WithPollInterval(time.Hour)) // no polling in this test
+	errAbandon := errors.New("the caller's unit of work fails")
+	// PlaceOrder joins the caller's unit of work: its event goes with it.
+	err := uow.New(f.pool, dbgen.New).Do(t.Context(), func(ctx context.Context, _ *dbgen.Queries) error {
+		_, err := f.svc.PlaceOrder(ctx, f.order(erp.Item{ProductID: ids[0], Quantity: 1}))
+		require.NoError(t, err)
+		return errAbandon
+	})
+	require.ErrorIs(t, err, errAbandon)
+	require.Empty(t, f.events(t))
+	require.Zero(t, f.count(t, "SELECT count(*) FROM orders"))
+}
+
+func TestARunningRelayIsWokenByACommittedOrder(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ids := f.products(t, 5, "1.00", "0.2")
+	seen := make(chan outbox.Event, 10)
+	relay, err := f.svc.NewRelay(outbox.SinkFunc(func(_ context.Context, e outbox.Event) error {
+		seen <- e
+		return nil
+	}), outbox.WithPollInterval(time.Hour)) // no polling: LISTEN/NOTIFY wakes it
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	done := make(chan error)
+	go func() { done <- relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 
 	o, err := f.svc.PlaceOrder(t.Context(), f.order(erp.Item{ProductID: ids[0], Quantity: 1}))
 	require.NoError(t, err)
 	select {
-	case e := <-rec.seen:
+	case e := <-seen:
 		require.Equal(t, erp.TopicOrderPlaced, e.Topic)
-		var ev erp.OrderEvent
-		require.NoError(t, json.Unmarshal(e.Payload, &ev))
-		require.Equal(t, o.ID, ev.OrderID)
+		require.Equal(t, erp.OrderKey(o.ID), e.Key)
 	case <-time.After(10 * time.Second):
-		t.Fatal("the publisher was not woken by the committed order")
+		t.Fatal("the relay was not woken by the committed order")
 	}
-}
-
-func TestNewPublisherChecksItsOptions(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
-	_, err := f.svc.NewPublisher(nil)
-	require.ErrorContains(t, err, "publish func must not be nil")
-	_, err = f.svc.NewPublisher(new(recorder).publish, erp.WithBatchSize(0))
-	require.ErrorContains(t, err, "WithBatchSize: 0 must be positive")
-	_, err = f.svc.NewPublisher(new(recorder).publish, erp.WithPollInterval(-time.Second))
-	require.ErrorContains(t, err, "WithPollInterval")
 }

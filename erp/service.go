@@ -17,22 +17,22 @@ import (
 // pool it was built with. It is safe for concurrent use.
 type Service struct {
 	uow     *uow.UnitOfWork[*dbgen.Queries]
-	wake    chan struct{} // signals publishers that events were committed
+	pool    *pgxpool.Pool
 	retries atomic.Int64
 }
 
 // New returns a Service over pool; opts configure its unit of work
 // (uow.WithLogger, uow.WithTracerProvider, …) and, as in uow.New, an invalid
 // one panics. Its units of work write behind (uow.WithWriteBehind): the
-// :exec statements, such as the outbox event, ride with the next round trip
-// or COMMIT.
+// :exec statements, the outbox's events among them, ride with the next round
+// trip or COMMIT.
 func New(pool *pgxpool.Pool, opts ...uow.Option) (*Service, error) {
 	if pool == nil {
 		return nil, errors.New("new erp service: pool must not be nil")
 	}
 	return &Service{
 		uow:  uow.New(pool, dbgen.New, append([]uow.Option{uow.WithWriteBehind()}, opts...)...),
-		wake: make(chan struct{}, 1),
+		pool: pool,
 	}, nil
 }
 
@@ -52,14 +52,6 @@ func RegisterTypes(_ context.Context, conn *pgx.Conn) error {
 func (s *Service) countAttempt(ctx context.Context) {
 	if uow.Attempt(ctx) > 1 {
 		s.retries.Add(1)
-	}
-}
-
-// notifyPublishers wakes one waiting Publisher, if any; it never blocks.
-func (s *Service) notifyPublishers(context.Context) {
-	select {
-	case s.wake <- struct{}{}:
-	default:
 	}
 }
 

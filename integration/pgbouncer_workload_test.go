@@ -14,6 +14,7 @@ import (
 	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/erp"
 	"github.com/cortexerp/datalayer/erp/demo"
+	"github.com/cortexerp/datalayer/outbox"
 )
 
 // TestBehindPgBouncer runs the demo's concurrent workload through PgBouncer in
@@ -33,10 +34,11 @@ func TestBehindPgBouncer(t *testing.T) {
 		t.Run("workload in exec mode "+name, func(t *testing.T) {
 			t.Parallel()
 			direct := dbtest.NewURL(t)
+			require.NoError(t, outbox.Migrate(t.Context(), direct))
 			cfg, err := pgxpool.ParseConfig(startPgBouncer(t, bin, direct))
 			require.NoError(t, err)
 			cfg.ConnConfig.DefaultQueryExecMode = mode
-			cfg.MaxConns = 16
+			cfg.MaxConns = 20
 			bounced, err := pgxpool.NewWithConfig(t.Context(), cfg)
 			require.NoError(t, err)
 			t.Cleanup(bounced.Close)

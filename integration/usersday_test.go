@@ -49,14 +49,14 @@ func TestUsersDay(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "migrations")
 	require.NoError(t, os.CopyFS(dir, os.DirFS("../db/migrations")))
 	created := strings.TrimSpace(migrateCmd(t, url, "-dir", dir, "create", "invoices", "sql"))
-	require.Contains(t, created, "00009_invoices.sql")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "00009_invoices.sql"), []byte(invoicesMigration), 0o600))
+	require.Contains(t, created, "00010_invoices.sql")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00010_invoices.sql"), []byte(invoicesMigration), 0o600))
 	require.Contains(t, migrateCmd(t, url, "-dir", dir, "validate"), "valid")
 
 	// 2. go run ./cmd/migrate up (here the built binary, reading -dir).
 	up := migrateCmd(t, url, "-dir", dir, "up")
-	require.Contains(t, up, "00009_invoices.sql")
-	require.Contains(t, up, "database at version 9")
+	require.Contains(t, up, "00010_invoices.sql")
+	require.Contains(t, up, "database at version 10")
 
 	// 3. Typed queries in one unit of work, an optional step in a savepoint.
 	pool, err := pgxpool.New(ctx, url)
@@ -101,7 +101,7 @@ func TestUsersDay(t *testing.T) {
 	require.Equal(t, "12.00", amount)
 
 	// 4. The migration rolls back as cleanly.
-	require.Contains(t, migrateCmd(t, url, "-dir", dir, "down"), "database at version 8")
+	require.Contains(t, migrateCmd(t, url, "-dir", dir, "down"), "database at version 9")
 	var table *string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('invoices')::text").Scan(&table))
 	require.Nil(t, table)

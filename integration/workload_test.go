@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/dbgen"
 	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/erp"
 	"github.com/cortexerp/datalayer/erp/demo"
+	"github.com/cortexerp/datalayer/outbox"
 )
 
 func TestInvariantsAfterConcurrentWorkloads(t *testing.T) {
@@ -29,7 +31,8 @@ func TestInvariantsAfterConcurrentWorkloads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pool := dbtest.New(t, dbtest.WithMaxConns(32))
+			pool := dbtest.New(t, dbtest.WithMaxConns(40))
+			migrateOutbox(t, pool)
 			results := make([]demo.Result, tt.processes)
 			errs := make([]error, tt.processes)
 			var wg sync.WaitGroup
@@ -47,6 +50,15 @@ func TestInvariantsAfterConcurrentWorkloads(t *testing.T) {
 			checkInvariants(t, pool, results)
 		})
 	}
+}
+
+// migrateOutbox adds the outbox's tables to the database of pool (dbtest's
+// template holds the application's migrations only).
+func migrateOutbox(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	require.NoError(t, outbox.MigrateDB(t.Context(), db))
 }
 
 // checkInvariants asserts what must hold after any workload, from the
@@ -74,7 +86,8 @@ func checkInvariants(t *testing.T, pool *pgxpool.Pool, results []demo.Result) {
 
 	var placed, cancelled int
 	initial := map[int64]int32{}
-	delivered := map[int64]int{}
+	delivered, processed := map[int64]int{}, map[int64]int{}
+	lostMarks, redelivered := 0, 0
 	for _, r := range results {
 		o := r.Outcomes
 		require.Equal(t, o.Requests, o.Placed+o.Replayed+o.OutOfStock, "every request has one outcome")
@@ -86,6 +99,13 @@ func checkInvariants(t *testing.T, pool *pgxpool.Pool, results []demo.Result) {
 		for id, n := range r.Deliveries {
 			delivered[id] += n
 		}
+		for id, n := range r.Processed {
+			processed[id] += n
+		}
+		lostMarks += r.LostMarks
+	}
+	for _, n := range delivered {
+		redelivered += n - 1
 	}
 
 	t.Run("the ledger sums to zero and every journal balances", func(t *testing.T) {
@@ -128,13 +148,17 @@ func checkInvariants(t *testing.T, pool *pgxpool.Pool, results []demo.Result) {
 			WHERE c.redemptions <> (SELECT count(*) FROM orders o WHERE o.coupon_code = c.code) OR c.redemptions > c.max_redemptions`))
 	})
 
-	t.Run("every outbox event is published exactly once", func(t *testing.T) {
-		events := scalar("SELECT count(*) FROM outbox")
+	t.Run("every outbox event is delivered, and processed exactly once", func(t *testing.T) {
+		events := scalar("SELECT count(*) FROM outbox_events")
 		require.Equal(t, int64(placed+cancelled)+scalar("SELECT count(*) FROM orders WHERE paid_at IS NOT NULL"), events, "one event per placement, payment and cancellation")
-		require.Zero(t, scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+		require.Equal(t, events, scalar("SELECT count(*) FROM outbox_events WHERE state = 'delivered'"))
 		require.Len(t, delivered, int(events))
-		for id, n := range delivered {
+		require.Positive(t, lostMarks, "the workload loses marks on purpose")
+		require.GreaterOrEqual(t, redelivered, lostMarks, "an event whose mark was lost is delivered again")
+		require.Len(t, processed, int(events))
+		for id, n := range processed {
 			require.Equal(t, 1, n, "event %d", id)
 		}
+		require.Equal(t, events, scalar("SELECT count(*) FROM outbox_inbox"), "the inbox holds each event once")
 	})
 }

@@ -25,12 +25,12 @@ example=(
   db/migrations/00006_ledger.sql
   db/migrations/00007_ledger_chart_of_accounts.sql
   db/migrations/00008_outbox.sql
+  db/migrations/00009_drop_outbox.sql
   db/queries/coupons.sql
   db/queries/customers.sql
   db/queries/ledger.sql
   db/queries/order_lines.sql
   db/queries/orders.sql
-  db/queries/outbox.sql
   db/queries/products.sql
   db/queries/stock_levels.sql
   # Tests that exist only for the example: the README's user's day on its

@@ -1,10 +1,12 @@
 // Command demo runs the ERP example application: without DATABASE_URL it
 // starts a PostgreSQL server of its own (Docker, else local binaries), then
-// migrates, seeds, runs a concurrent order workload with outbox publishers,
-// prints a report and stops the server. With DATABASE_URL it uses (and
-// migrates) that server.
+// migrates, seeds, runs a concurrent order workload while outbox relays
+// deliver every event to NATS JetStream and to an in-process subscriber,
+// prints a report and stops the servers. With DATABASE_URL it uses (and
+// migrates) that server; with NATS_URL that NATS server, else it starts a
+// nats-server of its own, else it skips JetStream, saying so.
 //
-//	go run ./cmd/demo [-orders 300] [-workers 8] [-publishers 2] [-seed 1]
+//	go run ./cmd/demo [-orders 300] [-workers 8] [-relays 2] [-lose-marks 10] [-seed 1]
 //
 // Exit status: 0 success, 1 failure (an invariant broken included), 2 usage.
 package main
@@ -21,10 +23,11 @@ import (
 )
 
 func main() {
-	cfg := demo.Config{DatabaseURL: os.Getenv("DATABASE_URL")}
+	cfg := demo.Config{DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL")}
 	flag.IntVar(&cfg.Orders, "orders", 300, "order requests to send, replays included")
 	flag.IntVar(&cfg.Workers, "workers", 8, "concurrent clients")
-	flag.IntVar(&cfg.Publishers, "publishers", 2, "outbox publishers running during the workload")
+	flag.IntVar(&cfg.Relays, "relays", 2, "outbox relays running during the workload")
+	flag.IntVar(&cfg.LoseMarks, "lose-marks", 10, "lose the mark of every n-th event's first delivery, so it is delivered again (-1: none)")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the random requests (same seed, same requests)")
 	flag.Parse()
 	if flag.NArg() > 0 {

@@ -18,7 +18,7 @@ import (
 
 // writeReport prints what the workload did and what the database holds now,
 // and returns an error naming every invariant found broken.
-func writeReport(ctx context.Context, out io.Writer, svc *erp.Service, pool *pgxpool.Pool, res Result, start time.Time) error {
+func writeReport(ctx context.Context, out io.Writer, svc *erp.Service, pool *pgxpool.Pool, res Result, nr *natsRun, start time.Time) error {
 	q := dbgen.New(pool) // typed queries straight on the pool, outside any unit of work
 	var version string
 	if err := pool.QueryRow(ctx, "SHOW server_version").Scan(&version); err != nil {
@@ -36,9 +36,15 @@ func writeReport(ctx context.Context, out io.Writer, svc *erp.Service, pool *pgx
 	if err != nil {
 		return fmt.Errorf("report ledger: %w", err)
 	}
-	pending, err := q.OutboxPendingCount(ctx)
-	if err != nil {
+	var pending int64
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM outbox_events WHERE state <> 'delivered'").Scan(&pending); err != nil {
 		return fmt.Errorf("report outbox: %w", err)
+	}
+	var js jsCount
+	if nr != nil {
+		if js, err = nr.consume(ctx); err != nil {
+			return fmt.Errorf("report JetStream: %w", err)
+		}
 	}
 
 	var broken []error
@@ -105,15 +111,34 @@ func writeReport(ctx context.Context, out io.Writer, svc *erp.Service, pool *pgx
 	}
 	row("sum", tb.Total.StringFixed(2), check(tb.Total.IsZero(), "the trial balance sums to %s", tb.Total))
 
-	twice := 0
-	for _, n := range res.Deliveries {
-		if n > 1 {
+	events, deliveries, twice := len(res.Deliveries), 0, 0
+	for id, n := range res.Deliveries {
+		deliveries += n
+		if res.Processed[id] != 1 {
 			twice++
 		}
 	}
-	head("Outbox")
-	row("events published", len(res.Deliveries), "each exactly once "+check(twice == 0, "%d events published more than once", twice))
-	row("pending", pending, check(pending == 0, "%d events left unpublished", pending))
+	announced := o.Placed + o.Paid + o.Cancelled
+	head("Outbox (relays → JetStream and an in-process subscriber)")
+	row("events", events, "one per placement, payment and cancellation "+
+		check(events == announced, "%d events for %d placements, payments and cancellations", events, announced))
+	row("marks lost on purpose", res.LostMarks, "delivered, then failed, so delivered again (as after a crash)")
+	if nr == nil {
+		row("JetStream", "skipped", "no nats-server (apt-get install nats-server, or set NATS_URL)")
+	} else {
+		dupIDs := 0
+		for _, n := range js.perID {
+			if n > 1 {
+				dupIDs++
+			}
+		}
+		row("JetStream messages", js.messages, fmt.Sprintf("%d redeliveries dropped by Nats-Msg-Id; one per event ", nr.sink.Duplicates())+
+			check(js.messages == events && len(js.perID) == events && dupIDs == 0,
+				"JetStream holds %d messages under %d ids for %d events", js.messages, len(js.perID), events))
+	}
+	row("subscriber deliveries", deliveries, fmt.Sprintf("%d redeliveries skipped by the inbox; each event processed exactly once ", deliveries-events)+
+		check(twice == 0, "%d events processed other than once", twice))
+	row("pending", pending, check(pending == 0, "%d events left undelivered", pending))
 
 	head("Time")
 	row("workload", seconds(res.Elapsed), fmt.Sprintf("%.0f requests/s", float64(o.Requests)/res.Elapsed.Seconds()))

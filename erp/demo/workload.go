@@ -5,26 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cortexerp/datalayer/erp"
+	"github.com/cortexerp/datalayer/outbox"
+	"github.com/cortexerp/datalayer/uow"
 )
 
 // Options shape a simulation; a zero field takes its default.
 type Options struct {
-	Orders     int       // order requests, replays included (default 300)
-	Workers    int       // concurrent clients (default 8)
-	Publishers int       // outbox publishers running meanwhile (default 2)
-	Customers  int       // customers to seed (default 20)
-	Products   int       // products to seed (default 50)
-	Seed       uint64    // seeds every random choice: same seed, same requests
-	Tag        string    // prefix of the seeded names and keys (default: from the clock)
-	Progress   io.Writer // gets a line every sixth of the orders (default: none)
+	Orders    int       // order requests, replays included (default 300)
+	Workers   int       // concurrent clients (default 8)
+	Relays    int       // outbox relays running meanwhile (default 2)
+	Customers int       // customers to seed (default 20)
+	Products  int       // products to seed (default 50)
+	Seed      uint64    // seeds every random choice: same seed, same requests
+	Tag       string    // prefix of the seeded names and keys (default: from the clock)
+	Progress  io.Writer // gets a line every sixth of the orders (default: none)
+	// JetStream, when set, gets every event before the in-process
+	// subscriber does (a JetStream sink, say).
+	JetStream outbox.Sink
+	// LoseMarks makes the first delivery of every LoseMarks-th event fail
+	// after the sinks took it, as a relay does whose mark never reaches the
+	// database: the event is delivered again, and the sinks must keep it
+	// once (default 10; negative: none).
+	LoseMarks int
+	// Logger gets the relays' logs (default: errors to stderr; the retries
+	// of lost marks are warnings).
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -35,26 +51,45 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.Orders, 300)
 	def(&o.Workers, 8)
-	def(&o.Publishers, 2)
+	def(&o.Relays, 2)
 	def(&o.Customers, 20)
 	def(&o.Products, 50)
+	if o.LoseMarks == 0 {
+		o.LoseMarks = 10
+	}
 	if o.Tag == "" {
-		o.Tag = "d" + strconv.FormatInt(time.Now().UnixMilli()%1e9, 36)
+		o.Tag = NewTag()
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
 	return o
 }
 
+// NewTag returns a tag from the clock, as Simulate picks one.
+func NewTag() string { return "d" + strconv.FormatInt(time.Now().UnixMilli()%1e9, 36) }
+
 // Result is what a simulation did, as its clients saw it.
 type Result struct {
-	Options    Options       // with defaults applied
-	Catalog    Catalog       // what was seeded
-	Outcomes   Outcomes      // what became of the order requests
-	Retries    int64         // attempts the units of work replayed
-	Deliveries map[int64]int // times each outbox event was published, by event ID
-	Elapsed    time.Duration // workload and publishing, seeding excluded
+	Options  Options  // with defaults applied
+	Catalog  Catalog  // what was seeded
+	Outcomes Outcomes // what became of the order requests
+	Retries  int64    // attempts the units of work replayed
+	// Deliveries counts the times the in-process subscriber was handed each
+	// event, by event ID: 2 or more for an event whose mark was lost (or
+	// whose relay stopped before marking it).
+	Deliveries map[int64]int
+	// Processed counts the times the subscriber processed each event, by
+	// event ID, its redeliveries skipped by the inbox: 1 each, among all the
+	// simulations sharing the database.
+	Processed map[int64]int
+	// LostMarks counts the deliveries failed on purpose after the sinks took
+	// the event (see Options.LoseMarks).
+	LostMarks int
+	Elapsed   time.Duration // workload and delivery, seeding excluded
 }
 
 // Outcomes counts order requests by what became of them.
@@ -79,8 +114,10 @@ type plan struct {
 // Simulate seeds a catalog and runs a concurrent workload against svc: many
 // clients placing orders (some refused for stock, some with coupons that do
 // not apply, some sent twice or by two clients at once with one idempotency
-// key), paying and cancelling some, while publishers drain the outbox.
-// When it returns, every event is published. An unexpected error stops it.
+// key), paying and cancelling some, while outbox relays deliver the events
+// to JetStream (when Options.JetStream is set) and to an in-process
+// subscriber. When it returns, every event is delivered. The database needs
+// the outbox's migrations (outbox.Migrate) besides the application's. An unexpected error stops it.
 func Simulate(ctx context.Context, svc *erp.Service, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed))
@@ -95,34 +132,43 @@ func Simulate(ctx context.Context, svc *erp.Service, opts Options) (Result, erro
 	}
 	_, _ = fmt.Fprintf(opts.Progress, "seeded %d customers, %d products (%d units in stock), 3 coupons in %.2fs\n",
 		len(catalog.Customers), len(catalog.Products), units, time.Since(seeding).Seconds())
-	s := &simulation{svc: svc, opts: opts, keys: map[string]int64{}, delivered: map[int64]int{}}
+	s := &simulation{svc: svc, opts: opts, keys: map[string]int64{}, delivered: map[int64]int{}, processed: map[int64]int{}}
 	plans := makePlans(rng, catalog, opts)
+	if s.bus, err = s.newBus(svc.Pool()); err != nil {
+		return Result{}, err
+	}
 	retriesBefore := svc.Retries()
 	s.start = time.Now()
 
-	pubCtx, stopPublishers := context.WithCancel(ctx)
-	var publishers sync.WaitGroup
-	for range opts.Publishers {
-		p, err := svc.NewPublisher(s.deliver)
+	relayOpts := []outbox.RelayOption{
+		outbox.WithWorkers(relayWorkers),
+		outbox.WithBackoff(5*time.Millisecond, 50*time.Millisecond),
+		outbox.WithLogger(opts.Logger),
+	}
+	relayCtx, stopRelays := context.WithCancel(ctx)
+	var relays sync.WaitGroup
+	for range opts.Relays {
+		r, err := svc.NewRelay(outbox.SinkFunc(s.deliver), relayOpts...)
 		if err != nil {
-			stopPublishers()
+			stopRelays()
 			return Result{}, err
 		}
-		publishers.Go(func() { p.Run(pubCtx) })
+		relays.Go(func() { _ = r.Run(relayCtx) })
 	}
 	err = s.run(ctx, plans)
-	stopPublishers()
-	publishers.Wait()
+	stopRelays()
+	relays.Wait()
 	if err != nil {
 		return Result{}, err
 	}
-	// Publish what the running publishers left (those woken last, say).
-	flush, err := svc.NewPublisher(s.deliver)
+	// Deliver what the running relays left (those woken last, and the
+	// retries of lost marks).
+	flush, err := svc.NewRelay(outbox.SinkFunc(s.deliver), relayOpts...)
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := flush.PublishPending(ctx); err != nil {
-		return Result{}, fmt.Errorf("publish the rest: %w", err)
+	if err := drain(ctx, flush, svc); err != nil {
+		return Result{}, fmt.Errorf("deliver the rest: %w", err)
 	}
 	return Result{
 		Options:    opts,
@@ -130,6 +176,8 @@ func Simulate(ctx context.Context, svc *erp.Service, opts Options) (Result, erro
 		Outcomes:   s.out,
 		Retries:    svc.Retries() - retriesBefore,
 		Deliveries: s.delivered,
+		Processed:  s.processed,
+		LostMarks:  s.lostMarks,
 		Elapsed:    time.Since(s.start),
 	}, nil
 }
@@ -189,12 +237,15 @@ type simulation struct {
 	svc   *erp.Service
 	opts  Options
 	start time.Time
+	bus   *outbox.Bus // the relays' in-process sink
 
 	mu        sync.Mutex
 	out       Outcomes
 	done      int              // plans finished
 	keys      map[string]int64 // idempotency key → order ID
-	delivered map[int64]int
+	delivered map[int64]int    // deliveries to the subscriber, by event ID
+	processed map[int64]int    // events the subscriber processed, by event ID
+	lostMarks int
 }
 
 func (s *simulation) run(ctx context.Context, plans []plan) error {
@@ -303,10 +354,85 @@ func (s *simulation) count(f func(*Outcomes)) {
 	s.mu.Unlock()
 }
 
-// deliver is the publishers' PublishFunc: a stand-in for a message broker.
-func (s *simulation) deliver(_ context.Context, e erp.Event) error {
-	s.mu.Lock()
-	s.delivered[e.ID]++
-	s.mu.Unlock()
+// relayWorkers is each relay's worker count.
+const relayWorkers = 2
+
+// RelayConns is how many pooled connections the relays of a simulation
+// with opts use at most: per relay its LISTEN connection, and per worker
+// its claim transaction and the subscriber's unit of work.
+func RelayConns(opts Options) int { return max(opts.withDefaults().Relays, 1) * (2*relayWorkers + 1) }
+
+// subscriber is the in-process consumer's name in the outbox inbox.
+const subscriber = "erp-demo-subscriber"
+
+// newBus returns the in-process bus the relays deliver to, with one
+// subscriber of every topic: an idempotent consumer (outbox.Once) that
+// counts each delivery, and processes an event, in a unit of work that
+// records it in the inbox, only the first time. Simulations sharing a
+// database share the inbox, so each event is processed once among them.
+func (s *simulation) newBus(pool *pgxpool.Pool) (*outbox.Bus, error) {
+	u := uow.New(pool, func(db uow.DBTX) uow.DBTX { return db })
+	process := outbox.Once(u, subscriber, func(ctx context.Context, _ uow.DBTX, e outbox.Event) error {
+		uow.AfterCommit(ctx, func(context.Context) { // the effect: counted once committed
+			s.mu.Lock()
+			s.processed[e.ID]++
+			s.mu.Unlock()
+		})
+		return nil
+	})
+	bus := outbox.NewBus()
+	_, err := bus.Subscribe(outbox.AllTopics, func(ctx context.Context, e outbox.Event) error {
+		s.mu.Lock()
+		s.delivered[e.ID]++
+		s.mu.Unlock()
+		return process(ctx, e)
+	})
+	return bus, err
+}
+
+// deliver is the relays' sink: JetStream first (when set), then the bus;
+// then, for every LoseMarks-th event on its first attempt, a failure as if
+// the mark were lost.
+func (s *simulation) deliver(ctx context.Context, e outbox.Event) error {
+	if s.opts.JetStream != nil {
+		if err := s.opts.JetStream.Deliver(ctx, e); err != nil {
+			return err
+		}
+	}
+	if err := s.bus.Deliver(ctx, e); err != nil {
+		return err
+	}
+	if s.opts.LoseMarks > 0 && e.ID%int64(s.opts.LoseMarks) == 0 && e.Attempt == 1 {
+		s.mu.Lock()
+		s.lostMarks++
+		s.mu.Unlock()
+		return errLostMark
+	}
 	return nil
+}
+
+// errLostMark is the failure of a delivery whose mark is lost on purpose.
+var errLostMark = errors.New("demo: the mark of this delivery is lost on purpose")
+
+// drain delivers until no event is pending in the database: Drain leaves
+// the events waiting for a retry, so it runs again until they are done.
+func drain(ctx context.Context, r *outbox.Relay, svc *erp.Service) error {
+	for {
+		if _, err := r.Drain(ctx); err != nil {
+			return err
+		}
+		var pending int64
+		err := svc.Pool().QueryRow(ctx, "SELECT count(*) FROM outbox_events WHERE state = 'pending'").Scan(&pending)
+		if err != nil {
+			return fmt.Errorf("count pending events: %w", err)
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d events still pending: %w", pending, ctx.Err())
+		case <-time.After(10 * time.Millisecond): // the retry backoff of a lost mark
+		}
+	}
 }
