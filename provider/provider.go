@@ -27,8 +27,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sethvargo/go-retry"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cortexerp/datalayer/internal/pgtypes"
+	"github.com/cortexerp/datalayer/internal/replag"
 	"github.com/cortexerp/datalayer/internal/secret"
 )
 
@@ -51,6 +53,9 @@ type DB struct {
 	cfg      DatabaseConfig
 	primary  *pool
 	replicas []*pool
+
+	lag        *replag.Prober      // nil without replicas (provider_replicas.go)
+	lagMetrics metric.Registration // nil without a meter provider
 }
 
 // pool is one pgxpool.Pool with what the provider needs to check, log and
@@ -112,6 +117,12 @@ func New(ctx context.Context, opts ...Option) (*Provider, error) {
 	if err := errors.Join(errs...); err != nil {
 		p.closeNow()
 		return nil, err
+	}
+	for _, db := range p.dbs {
+		if err := db.startLag(o); err != nil {
+			p.closeNow()
+			return nil, fmt.Errorf("new provider: database %q: %w", db.name, err)
+		}
 	}
 	return p, nil
 }
@@ -287,6 +298,7 @@ func (p *Provider) Close(ctx context.Context) error {
 		p.closing.Store(true)
 		var pools []*pool
 		for _, db := range p.dbs {
+			db.stopLag()
 			pools = append(pools, db.pools()...)
 		}
 		errs := make([]error, len(pools))
@@ -309,6 +321,7 @@ func (p *Provider) closeNow() {
 }
 
 func (db *DB) closeNow() {
+	db.stopLag()
 	for _, pl := range db.pools() {
 		pl.pool.Close()
 	}
@@ -341,6 +354,10 @@ func (pl *pool) close(ctx context.Context) error {
 
 // Name returns the database's name from DB_NAMES, in lower case.
 func (db *DB) Name() string { return db.name }
+
+// Config returns the database's configuration (its String and LogValue
+// redact passwords): the replica bounds to give uow.NewReplicaSet, say.
+func (db *DB) Config() DatabaseConfig { return db.cfg }
 
 // Pool returns the primary's pool. After Provider.Close it is closed.
 func (db *DB) Pool() *pgxpool.Pool { return db.primary.pool }

@@ -82,6 +82,18 @@ type DatabaseConfig struct {
 	// ReplicaURLs (REPLICA_URLS) are comma-separated URLs of read replicas,
 	// each opened as a pool of its own with the settings below. Default: none.
 	ReplicaURLs []string `env:"REPLICA_URLS" envSeparator:","`
+	// ReplicaMaxLag (REPLICA_MAX_LAG) is how far behind the primary a replica
+	// may be and still take reads (uow.ReplicaMaxLag); Health reports each
+	// replica's lag against it. Default: 5s.
+	ReplicaMaxLag time.Duration `env:"REPLICA_MAX_LAG" envDefault:"5s"`
+	// ReplicaTokenWait (REPLICA_TOKEN_WAIT) bounds how long a read given a
+	// read-your-writes token waits for a replica to replay it before it runs
+	// on the primary (uow.ReplicaTokenWait); 0 never waits. Default: 200ms.
+	ReplicaTokenWait time.Duration `env:"REPLICA_TOKEN_WAIT" envDefault:"200ms"`
+	// ReplicaProbeInterval (REPLICA_PROBE_INTERVAL) is how often the replicas'
+	// lag is measured (uow.ReplicaProbeInterval), within 10ms and 1m.
+	// Default: 1s.
+	ReplicaProbeInterval time.Duration `env:"REPLICA_PROBE_INTERVAL" envDefault:"1s"`
 
 	// PoolMaxConns (POOL_MAX_CONNS) is the largest number of connections in a
 	// pool. Default: 10.

@@ -135,6 +135,19 @@ func loadDatabase(name, databaseURL string, environ map[string]string, problems 
 	if !bad[prefix+"CONNECT_BACKOFF"] && !bad[prefix+"CONNECT_BACKOFF_MAX"] && db.ConnectBackoff > 0 && db.ConnectBackoffMax < db.ConnectBackoff {
 		add("CONNECT_BACKOFF_MAX", "must be at least %sCONNECT_BACKOFF (%s), got %s", prefix, db.ConnectBackoff, db.ConnectBackoffMax)
 	}
+	switch {
+	case bad[prefix+"REPLICA_MAX_LAG"]:
+	case db.ReplicaMaxLag <= 0:
+		add("REPLICA_MAX_LAG", "must be positive, got %s", db.ReplicaMaxLag)
+	case !bad[prefix+"REPLICA_PROBE_INTERVAL"] && db.ReplicaMaxLag < db.ReplicaProbeInterval:
+		add("REPLICA_MAX_LAG", "must be at least %sREPLICA_PROBE_INTERVAL (%s): lag is known to within one probe, got %s", prefix, db.ReplicaProbeInterval, db.ReplicaMaxLag)
+	}
+	if !bad[prefix+"REPLICA_TOKEN_WAIT"] && db.ReplicaTokenWait < 0 {
+		add("REPLICA_TOKEN_WAIT", "must not be negative (0 never waits), got %s", db.ReplicaTokenWait)
+	}
+	if !bad[prefix+"REPLICA_PROBE_INTERVAL"] && (db.ReplicaProbeInterval < 10*time.Millisecond || db.ReplicaProbeInterval > time.Minute) {
+		add("REPLICA_PROBE_INTERVAL", "must be within 10ms and 1m, got %s", db.ReplicaProbeInterval)
+	}
 	if !bad[prefix+"CONNECT_RETRIES"] && (db.ConnectRetries < 0 || db.ConnectRetries > 1000) {
 		add("CONNECT_RETRIES", "must be between 0 and 1000, got %d", db.ConnectRetries)
 	}

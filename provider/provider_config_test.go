@@ -53,6 +53,10 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		"DB_ANALYTICS_URL":           "postgres://reader@analytics:5432/dw?sslmode=disable",
 		"DB_ANALYTICS_PASSWORD_FILE": pwFile,
 		"DB_ANALYTICS_REPLICA_URLS":  "postgres://reader@r1/dw, postgres://reader:r2-secret@r2/dw",
+		// analytics: the replicas' lag bound, token wait and probe interval.
+		"DB_ANALYTICS_REPLICA_MAX_LAG":        "2s",
+		"DB_ANALYTICS_REPLICA_TOKEN_WAIT":     "50ms",
+		"DB_ANALYTICS_REPLICA_PROBE_INTERVAL": "250ms",
 		// analytics: a schema owner for migrations.
 		"DB_ANALYTICS_MIGRATE_URL":           "postgres://owner@analytics:5432/dw?sslmode=disable",
 		"DB_ANALYTICS_MIGRATE_PASSWORD_FILE": pwFile,
@@ -76,6 +80,7 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 		ConnectBackoff: 100 * time.Millisecond, ConnectBackoffMax: 2 * time.Second,
 		StatementTimeout: 30 * time.Second, LockTimeout: 2 * time.Second, IdleInTxTimeout: time.Minute,
 		ExecMode: "simple_protocol", ApplicationName: "erp-api",
+		ReplicaMaxLag: 5 * time.Second, ReplicaTokenWait: 200 * time.Millisecond, ReplicaProbeInterval: time.Second,
 	}, main)
 
 	an := cfg.Databases[1]
@@ -84,6 +89,8 @@ func TestLoadConfigParsesEveryVariable(t *testing.T) {
 	require.Equal(t, "file-secret", an.Password, "the trailing newline is trimmed")
 	require.Equal(t, pwFile, an.PasswordFile)
 	require.Equal(t, []string{"postgres://reader@r1/dw", "postgres://reader:r2-secret@r2/dw"}, an.ReplicaURLs)
+	require.Equal(t, []time.Duration{2 * time.Second, 50 * time.Millisecond, 250 * time.Millisecond},
+		[]time.Duration{an.ReplicaMaxLag, an.ReplicaTokenWait, an.ReplicaProbeInterval})
 	require.Equal(t, "postgres://owner@analytics:5432/dw?sslmode=disable", an.MigrateURL)
 	require.Equal(t, "file-secret", an.migratePassword)
 

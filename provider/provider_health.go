@@ -48,6 +48,23 @@ type Check struct {
 	InRecovery bool `json:"in_recovery"`
 	// Pool holds the pool's statistics.
 	Pool PoolStats `json:"pool"`
+
+	// The replica's lag, measured as uow.ReplicaSet measures it (in time,
+	// from the primary's WAL positions: see docs/SCALING.md) by a probe run
+	// with the check; zero for a primary, and for a replica whose probe failed.
+
+	// ReplayLSN is the replica's replay position ("16/B374D848").
+	ReplayLSN string `json:"replay_lsn,omitempty"`
+	// LagBytes is how much WAL the primary had written past ReplayLSN.
+	LagBytes int64 `json:"lag_bytes,omitempty"`
+	// Lag is how far behind the primary the replica is, in time.
+	Lag time.Duration `json:"-"`
+	// LagMS is Lag in milliseconds, for JSON.
+	LagMS float64 `json:"lag_ms,omitempty"`
+	// WithinMaxLag is true when Lag is within DB_<NAME>_REPLICA_MAX_LAG, so
+	// that a uow.ReplicaSet with that bound sends reads to this replica. A
+	// replica past it stays OK: reads go to the primary meanwhile.
+	WithinMaxLag bool `json:"within_max_lag,omitempty"`
 }
 
 // PoolStats is a snapshot of a pool's pgxpool.Stat, a plain value like
@@ -75,18 +92,34 @@ type PoolStats struct {
 
 // Health checks every pool at once with a query of the server's version and
 // recovery state, each bounded by ctx and by its database's
-// CONNECT_TIMEOUT. After Close has begun every check fails with ErrClosed.
+// CONNECT_TIMEOUT; meanwhile it measures every replica's lag. After Close
+// has begun every check fails with ErrClosed.
 func (p *Provider) Health(ctx context.Context) Report {
 	var pools []*pool
 	for _, db := range p.dbs {
 		pools = append(pools, db.pools()...)
 	}
 	r := Report{OK: true, Checks: make([]Check, len(pools))}
+	closing := p.closing.Load()
 	var wg sync.WaitGroup
 	for i, pl := range pools {
-		wg.Go(func() { r.Checks[i] = pl.check(ctx, p.closing.Load()) })
+		wg.Go(func() { r.Checks[i] = pl.check(ctx, closing) })
+	}
+	if !closing {
+		wg.Go(func() { p.probeLags(ctx) })
 	}
 	wg.Wait()
+	if !closing {
+		k := 0
+		for _, db := range p.dbs {
+			for _, pl := range db.pools() {
+				if pl.replica >= 0 && r.Checks[k].OK {
+					db.fillLag(&r.Checks[k], pl.replica)
+				}
+				k++
+			}
+		}
+	}
 	for _, c := range r.Checks {
 		r.OK = r.OK && c.OK
 	}
