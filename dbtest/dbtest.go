@@ -128,23 +128,38 @@ func New(t testing.TB, opts ...Option) *pgxpool.Pool {
 func newPool(t tb, opts []Option) *pgxpool.Pool {
 	t.Helper()
 	cfg := options(t, opts, "New")
-	name, dbURL := provide(t, cfg)
-	pcfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatalf("dbtest: parse the test database URL: %v", secret.Error(err))
-	}
-	pcfg.MaxConns = cfg.maxConns
-	// As provider's pools do: every enum type and its array type, per connection.
-	pcfg.AfterConnect = pgtypes.Register
-	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(t.Context()), pcfg)
-	if err != nil {
-		t.Fatalf("dbtest: open a pool on the test database: %v", secret.Error(err))
+	c := take(t, cfg)
+	pool := c.pool
+	if pool == nil || pool.Config().MaxConns != cfg.maxConns {
+		if pool != nil {
+			pool.Close()
+		}
+		var err error
+		if pool, err = openPool(context.WithoutCancel(t.Context()), c.url, cfg.maxConns); err != nil {
+			t.Fatalf("dbtest: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		pool.Close()
-		finish(t, name, dbURL, false)
+		finish(t, c.name, c.url, false)
 	})
 	return pool
+}
+
+// openPool opens a pool of maxConns on the database at dbURL.
+func openPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, secret.Error(fmt.Errorf("parse the test database URL: %w", err))
+	}
+	pcfg.MaxConns = maxConns
+	// As provider's pools do: every enum type and its array type, per connection.
+	pcfg.AfterConnect = pgtypes.Register
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, secret.Error(fmt.Errorf("open a pool on the test database: %w", err))
+	}
+	return pool, nil
 }
 
 // NewURL is [New] returning the database's connection string (it carries
@@ -158,9 +173,12 @@ func NewURL(t testing.TB, opts ...Option) string {
 func newURL(t tb, opts []Option) string {
 	t.Helper()
 	cfg := options(t, opts, "NewURL")
-	name, dbURL := provide(t, cfg)
-	t.Cleanup(func() { finish(t, name, dbURL, true) })
-	return dbURL
+	c := take(t, cfg)
+	if c.pool != nil {
+		c.pool.Close() // the test opens its own connections
+	}
+	t.Cleanup(func() { finish(t, c.name, c.url, true) })
+	return c.url
 }
 
 // tb is what dbtest needs of a testing.TB (the benchmarks pass their own,

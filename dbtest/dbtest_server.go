@@ -214,7 +214,7 @@ func (p *proc) template(m pgtestdb.Migrator) (*template, error) {
 	tp.once.Do(func() {
 		tp.name, tp.err = testdb.Template(p.base, m)
 		if tp.err == nil {
-			tp.supply = &supply{p: p, tpl: tp.name, ready: make(chan clone, p.size)}
+			tp.supply = &supply{p: p, tpl: tp.name, size: p.size, ready: make(chan clone, p.size)}
 		}
 	})
 	return tp, tp.err

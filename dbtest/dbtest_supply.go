@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/cortexerp/datalayer/internal/secret"
 	"github.com/cortexerp/datalayer/internal/testdb"
 )
 
-// supply keeps up to p.size clones of one template made ahead. Each clone
+// supply keeps up to size clones of one template made ahead. Each clone
 // goes to one caller of take only.
 //
 // Clones in the making (inflight) and made (ready) never number more than
@@ -23,6 +24,7 @@ import (
 type supply struct {
 	p     *proc
 	tpl   string
+	size  int        // 0: clone on demand
 	ready chan clone // buffered: size
 
 	mu       sync.Mutex
@@ -30,32 +32,43 @@ type supply struct {
 	closed   bool
 }
 
-// clone is the outcome of one CREATE DATABASE … TEMPLATE.
+// clone is the outcome of one CREATE DATABASE … TEMPLATE: the database,
+// its URL (as pgtestdb's role) and, when made ahead, a pool of
+// [DefaultMaxConns] on it with one connection open.
 type clone struct {
 	name string
+	url  string
+	pool *pgxpool.Pool
 	err  error
 }
 
-// take returns the name of a database cloned from the template that no one
-// else will get.
-func (s *supply) take(ctx context.Context) (string, error) {
-	if s.p.size == 0 {
+// take returns a database cloned from the template that no one else will get.
+func (s *supply) take(ctx context.Context) (clone, error) {
+	if s.size == 0 {
 		c := s.make(ctx)
-		return c.name, c.err
+		return c, c.err
 	}
 	if err := s.refill(); err != nil {
-		return "", err
+		return clone{}, err
 	}
 	select {
 	case c := <-s.ready:
 		if err := s.refill(); err != nil && c.err == nil {
-			s.p.dropLater(c.name)
-			return "", err
+			s.discard(c)
+			return clone{}, err
 		}
-		return c.name, c.err
+		return c, c.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return clone{}, ctx.Err()
 	}
+}
+
+// discard closes c's pool and drops its database in the background.
+func (s *supply) discard(c clone) {
+	if c.pool != nil {
+		c.pool.Close()
+	}
+	s.p.dropLater(c.name)
 }
 
 // refill starts the clones that bring ready and inflight up to size.
@@ -65,7 +78,7 @@ func (s *supply) refill() error {
 	if s.closed {
 		return errClosed
 	}
-	for len(s.ready)+s.inflight < s.p.size {
+	for len(s.ready)+s.inflight < s.size {
 		s.inflight++
 		s.p.work.Add(1)
 		go s.fill()
@@ -79,10 +92,27 @@ func (s *supply) fill() {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	c := s.make(ctx)
+	if c.err == nil {
+		// Connected ahead too: a new session costs a test as much as a clone
+		// on a loaded machine.
+		c.pool, c.err = openPool(context.Background(), c.url, DefaultMaxConns)
+		if c.err == nil {
+			c.err = c.pool.Ping(ctx)
+		}
+		if c.err != nil {
+			if c.pool != nil {
+				c.pool.Close()
+			}
+			c = clone{err: c.err}
+		}
+	}
 	s.lock()
 	defer s.unlock()
 	s.inflight--
 	if s.closed {
+		if c.pool != nil {
+			c.pool.Close()
+		}
 		if c.err == nil && s.p.keep {
 			s.p.dropLater(c.name)
 		}
@@ -99,13 +129,14 @@ func (s *supply) make(ctx context.Context) clone {
 	if _, err := s.p.admin.Exec(ctx, sql); err != nil {
 		return clone{err: fmt.Errorf("clone template %s: %w", s.tpl, err)}
 	}
-	return clone{name: name}
+	return clone{name: name, url: testdb.RoleURL(s.p.base, name)}
 }
 
 func (s *supply) lock()   { s.mu.Lock() }
 func (s *supply) unlock() { s.mu.Unlock() }
 
-// close stops the supply and returns the clones it holds.
+// close stops the supply, closes the pools of the clones it holds and
+// returns their names.
 func (s *supply) close() []string {
 	s.lock()
 	defer s.unlock()
@@ -114,6 +145,9 @@ func (s *supply) close() []string {
 	for {
 		select {
 		case c := <-s.ready:
+			if c.pool != nil {
+				c.pool.Close()
+			}
 			if c.err == nil {
 				names = append(names, c.name)
 			}
@@ -123,16 +157,15 @@ func (s *supply) close() []string {
 	}
 }
 
-// provide returns the name and URL of a fresh database migrated per cfg,
-// failing t when it cannot.
-func provide(t tb, cfg config) (name, dbURL string) {
+// take returns a fresh database migrated per cfg, failing t when it cannot.
+func take(t tb, cfg config) clone {
 	t.Helper()
 	tp := templateFor(t, cfg)
-	name, err := tp.supply.take(t.Context())
+	c, err := tp.supply.take(t.Context())
 	if err != nil {
 		t.Fatalf("dbtest: %v", secret.Error(err))
 	}
-	return name, testdb.RoleURL(procState.p.base, name)
+	return c
 }
 
 // templateFor returns the template cfg asks for, failing t when it cannot.

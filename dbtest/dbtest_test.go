@@ -248,35 +248,3 @@ func TestMigrationsDirEnv(t *testing.T) {
 	_, err := pool.Exec(t.Context(), "SELECT id FROM only_here")
 	require.NoError(t, err)
 }
-
-// BenchmarkNew measures dbtest.New with the template already migrated (the
-// first call, which migrates it, is outside the measurement) and reports the
-// median alongside the mean. In "drop" each database is dropped before the
-// next is made, as a passing test's is; in "keep" they pile up until the end.
-func BenchmarkNew(b *testing.B) {
-	dbtest.New(b) // server started, template migrated
-	admin, err := pgx.Connect(b.Context(), dbtest.Server(b).URL())
-	require.NoError(b, err)
-	defer admin.Close(context.Background())
-
-	for _, drop := range []bool{true, false} {
-		b.Run(map[bool]string{true: "drop", false: "keep"}[drop], func(b *testing.B) {
-			var took []time.Duration
-			for b.Loop() {
-				began := time.Now()
-				pool := dbtest.New(b)
-				took = append(took, time.Since(began))
-				if drop {
-					b.StopTimer()
-					name := pool.Config().ConnConfig.Database
-					pool.Close()
-					_, err := admin.Exec(b.Context(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize())
-					require.NoError(b, err)
-					b.StartTimer()
-				}
-			}
-			slices.Sort(took)
-			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-median/op")
-		})
-	}
-}

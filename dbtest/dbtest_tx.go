@@ -11,7 +11,6 @@ import (
 
 	"github.com/cortexerp/datalayer/internal/pgtypes"
 	"github.com/cortexerp/datalayer/internal/secret"
-	"github.com/cortexerp/datalayer/internal/testdb"
 	"github.com/cortexerp/datalayer/uow"
 )
 
@@ -115,11 +114,15 @@ func newTxDB(tp *template) (*txDB, error) {
 	p := procState.p
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	name, err := tp.supply.take(ctx)
+	c, err := tp.supply.take(ctx)
 	if err != nil {
 		return nil, secret.Error(err)
 	}
-	pcfg, err := pgxpool.ParseConfig(testdb.RoleURL(p.base, name))
+	if c.pool != nil {
+		c.pool.Close() // made for New; Tx's pool is configured otherwise
+	}
+	name := c.name
+	pcfg, err := pgxpool.ParseConfig(c.url)
 	if err != nil {
 		return nil, secret.Error(fmt.Errorf("parse the shared database URL: %w", err))
 	}
