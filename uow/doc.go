@@ -45,7 +45,20 @@
 //
 // Per unit of work (Option): WithLogger, WithTracerProvider,
 // WithMaxSavepoints (default 64, past which PostgreSQL's subtransaction cache
-// overflows), WithDefaultRetry, WithReplicas, WithWriteBehind.
+// overflows), WithDefaultRetry, WithReplicas or WithReplicaSet,
+// WithWriteBehind.
+//
+// # Read replicas
+//
+// A [ReplicaSet] (WithReplicaSet) sends ReadOnly outermost units of work to a
+// streaming replica that is up and within ReplicaMaxLag of the primary, else
+// to the primary; a write never goes to a replica. CaptureToken hands back a
+// committed unit of work's WAL position as a [Token]; a ReadOnly unit of work
+// given it (AfterToken, ContextWithToken) runs on a replica only once that
+// replica has replayed it, waiting at most ReplicaTokenWait, else on the
+// primary: users read their own writes. A read-write unit of work that the
+// primary refuses as read-only (SQLSTATE 25006, after a failover) drops the
+// primary's connections and runs once more on a fresh one.
 //
 // # Write-behind
 //

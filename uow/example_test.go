@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -115,4 +117,33 @@ func ExampleUnitOfWork_Do_readOnly() {
 	}, uow.ReadOnly())
 	fmt.Println(err)
 	// Output: uow: write in a read-only unit of work (the ReadOnly option, which WithReplicas and WithReplicaSet send to a read replica: drop it to write): ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)
+}
+
+// Reads go to streaming replicas that are within a lag bound, and a user
+// reads their own writes from a replica once it has replayed them.
+func ExampleNewReplicaSet() {
+	ctx := context.Background()
+	var primary *pgxpool.Pool    // the primary's pool
+	var replicas []*pgxpool.Pool // one pool per streaming replica
+	rs, err := uow.NewReplicaSet(primary, replicas, uow.ReplicaMaxLag(2*time.Second), uow.ReplicaTokenWait(100*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rs.Close()
+	u := uow.New(primary, newStore, uow.WithReplicaSet(rs))
+
+	var tok uow.Token // kept with the user's session, e.g. tok.String() in a cookie
+	if err := u.Do(ctx, func(ctx context.Context, q *store) error {
+		return q.put(ctx, 7, "written on the primary")
+	}, uow.CaptureToken(&tok)); err != nil {
+		log.Fatal(err)
+	}
+	// On a replica that has replayed tok, else on the primary.
+	n, err := uow.DoResult(uow.ContextWithToken(ctx, tok), u, func(ctx context.Context, q *store) (int, error) {
+		return q.count(ctx)
+	}, uow.ReadOnly())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n)
 }
