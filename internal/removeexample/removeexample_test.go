@@ -69,7 +69,12 @@ func TestStartYourOwnServiceAsTheREADMESays(t *testing.T) {
 	require.NoError(t, err, "start a PostgreSQL for the sample service")
 	t.Cleanup(func() { _ = srv.Stop(context.WithoutCancel(ctx)) })
 	dbURL := createDatabase(ctx, t, srv, "tickets")
-	env := childEnv(dbURL)
+	// A temporary directory of the copy's own: golangci-lint (make verify)
+	// refuses to run while another run on the machine holds its lock file in
+	// TMPDIR.
+	tmp := filepath.Join(t.TempDir(), "tmp")
+	require.NoError(t, os.Mkdir(tmp, 0o700))
+	env := childEnv(dbURL, tmp)
 
 	// A dirty work tree: refused without FORCE=1, nothing removed.
 	stray := filepath.Join(repo, "stray.txt")
@@ -298,13 +303,13 @@ func createDatabase(ctx context.Context, t *testing.T, srv *localpg.Server, name
 
 // childEnv is the test's environment for the commands run in the copy, with
 // the variables that name a database (DATABASE_URL, TEST_DATABASE_URL, DB_*,
-// PG*) replaced by DATABASE_URL=dbURL.
-func childEnv(dbURL string) []string {
+// PG*) replaced by DATABASE_URL=dbURL, and TMPDIR=tmp.
+func childEnv(dbURL, tmp string) []string {
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
-		return k == "DATABASE_URL" || k == "TEST_DATABASE_URL" || strings.HasPrefix(k, "DB_") || strings.HasPrefix(k, "PG")
+		return k == "DATABASE_URL" || k == "TEST_DATABASE_URL" || k == "TMPDIR" || strings.HasPrefix(k, "DB_") || strings.HasPrefix(k, "PG")
 	})
-	return append(env, "DATABASE_URL="+dbURL)
+	return append(env, "DATABASE_URL="+dbURL, "TMPDIR="+tmp)
 }
 
 // runStep runs one line of the README's block with bash in dir and returns
