@@ -1,10 +1,12 @@
 package migrate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgerrcode"
@@ -41,7 +43,42 @@ func (m *Migrator) wrap(op string, err error) error {
 	} else if line := m.lineOf(src.Path, pe.Failed.Direction, pe.Err); line > 0 {
 		where = fmt.Sprintf("%s:%d", where, line)
 	}
+	if report := m.noTxReport(src, pe.Failed.Direction, pe.Err); report != "" {
+		return fmt.Errorf("migrate %s: %s: %w; %s", op, where, m.explain(pe.Err), report)
+	}
 	return fmt.Errorf("migrate %s: %s: %w", op, where, m.explain(pe.Err))
+}
+
+// noTxReport says, for a NO TRANSACTION SQL migration that failed, which of
+// its statements ran (and stay: each committed on its own) and what to do
+// before running it again; "" for any other migration.
+func (m *Migrator) noTxReport(src *goose.Source, direction string, cause error) string {
+	if src.Type != goose.TypeSQL || direction != string(DirectionUp) {
+		return ""
+	}
+	stmts, inTx, err := sqlStatements(context.Background(), m.fsys, src.Path, src.Version)
+	if err != nil || inTx {
+		return ""
+	}
+	const fix = "make the migration idempotent (IF NOT EXISTS, IF EXISTS, CREATE OR REPLACE) before running it again, or undo by hand what ran"
+	failed := -1
+	var pgErr *pgconn.PgError
+	if m.tracer != nil && errors.As(cause, &pgErr) {
+		failed = slices.Index(stmts, m.tracer.failedStatement(pgErr))
+	}
+	switch {
+	case failed < 0:
+		return fmt.Sprintf("NO TRANSACTION: some of its %d statements may have run, and what ran stays applied: %s", len(stmts), fix)
+	case failed == 0:
+		return fmt.Sprintf("NO TRANSACTION: statement 1 of %d failed, none ran before it: fix it and run again", len(stmts))
+	default:
+		ran := fmt.Sprintf("statements 1-%d of %d ran and stay", failed, len(stmts))
+		if failed == 1 {
+			ran = fmt.Sprintf("statement 1 of %d ran and stays", len(stmts))
+		}
+		return fmt.Sprintf("NO TRANSACTION: %s applied (each committed on its own), statement %d failed, the rest did not run: %s",
+			ran, failed+1, fix)
+	}
 }
 
 // explain adds to a server error what to do about it.
