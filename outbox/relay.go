@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // Relay hands committed events to a [Sink], at least once. Each worker
@@ -116,15 +118,23 @@ func (r *Relay) work(ctx context.Context, wake <-chan struct{}) {
 	for ctx.Err() == nil {
 		n, err := r.round(ctx)
 		if err != nil && ctx.Err() == nil {
-			r.cfg.logger.WarnContext(ctx, "outbox relay round failed", "relay", r.cfg.name, "error", err)
+			r.cfg.logger.WarnContext(ctx, "outbox relay round failed", "relay", r.cfg.name,
+				"error", secret.Error(err, r.pool.Config().ConnConfig.Password).Error())
 		}
 		if n > 0 && err == nil {
 			continue // more may be ready: the next events of the keys just delivered
 		}
 		wait := r.cfg.pollInterval
 		if next := r.nextRetry.Load(); next != 0 {
-			if d := time.Until(time.Unix(0, next)); d < wait {
-				wait = max(d, time.Millisecond)
+			d := time.Until(time.Unix(0, next))
+			if d <= 0 {
+				// A retry this relay scheduled is due: one worker takes
+				// it now, and the next retry is learnt from later rounds.
+				if r.nextRetry.CompareAndSwap(next, 0) {
+					continue
+				}
+			} else if d < wait {
+				wait = d
 			}
 		}
 		t := time.NewTimer(wait)
@@ -248,11 +258,12 @@ func (r *Relay) roundCount(ctx context.Context) (claimed, delivered int, err err
 	return len(events), delivered, nil
 }
 
-// scheduleRetry remembers the earliest retry, so an idle worker wakes for it.
+// scheduleRetry remembers the earliest retry, so an idle worker wakes for
+// it; the worker that takes it clears it.
 func (r *Relay) scheduleRetry(at time.Time) {
 	for {
 		old := r.nextRetry.Load()
-		if old != 0 && old <= at.UnixNano() && old > time.Now().UnixNano() {
+		if old != 0 && old <= at.UnixNano() {
 			return
 		}
 		if r.nextRetry.CompareAndSwap(old, at.UnixNano()) {
@@ -306,8 +317,10 @@ func (r *Relay) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1) // at least half, so a failing key cannot spin
 }
 
+// errorText is err as kept in last_error and logged: a password in a URL
+// it quotes masked, and bounded.
 func errorText(err error) string {
-	s := err.Error()
+	s := secret.Text(err.Error())
 	if len(s) > maxErrorLen {
 		s = s[:maxErrorLen] + "…"
 	}

@@ -7,25 +7,37 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cortexerp/datalayer/internal/secret"
 )
 
 // notifyChannel is the channel the outbox_events trigger notifies at COMMIT.
 const notifyChannel = "outbox_events"
 
+// Waits of the listener: before replacing a broken connection (or the poll
+// interval, when shorter), and before probing again once notifications
+// were found not to arrive.
+const (
+	listenReconnect = 5 * time.Second
+	listenReprobe   = time.Minute
+)
+
 // listen keeps a dedicated connection (outside the pool) LISTENing and wakes
 // the workers on each notification. After each LISTEN it proves that
 // notifications arrive by sending itself one (through the pool, as a
 // publisher would); when it does not come back in time (PgBouncer in
-// transaction mode forwards none) the relay gives up listening and polls.
-// A broken connection is replaced after the poll interval.
+// transaction mode forwards none) the relay polls, and probes again a
+// minute later. A broken connection is replaced after 5 s (or the poll
+// interval, when shorter).
 func (r *Relay) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		ok := r.listenOnce(ctx)
 		r.listening.Store(false)
+		wait := min(r.cfg.pollInterval, listenReconnect)
 		if !ok {
-			return
+			wait = listenReprobe
 		}
-		t := time.NewTimer(r.cfg.pollInterval)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -39,7 +51,7 @@ func (r *Relay) listen(ctx context.Context) {
 func (r *Relay) listenOnce(ctx context.Context) bool {
 	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		r.listenDown(ctx, fmt.Errorf("connect: %w", err))
+		r.listenDown(ctx, fmt.Errorf("connect: %w", secret.Error(err, r.pool.Config().ConnConfig.Password)))
 		return true
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
@@ -61,8 +73,9 @@ func (r *Relay) listenOnce(ctx context.Context) bool {
 				return true
 			}
 			why := fmt.Sprintf("the probe notification did not arrive within %v (PgBouncer in transaction mode?): polling every %v; use WithoutListen to say so", r.cfg.listenProbe, r.cfg.pollInterval)
-			r.listenFailed.Store(why)
-			r.cfg.logger.WarnContext(ctx, "outbox relay cannot receive notifications", "relay", r.cfg.name, "reason", why)
+			if prev, _ := r.listenFailed.Swap(why).(string); prev != why { // once, not at every probe
+				r.cfg.logger.WarnContext(ctx, "outbox relay cannot receive notifications", "relay", r.cfg.name, "reason", why)
+			}
 			return false
 		}
 		if n.Payload == probe {

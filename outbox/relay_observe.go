@@ -102,7 +102,7 @@ func (o *observer) endDeliver(ctx context.Context, span trace.Span, e Event, out
 	o.duration.Record(ctx, out.took.Seconds(), o.attrs)
 	if out.err != nil {
 		span.RecordError(out.err)
-		span.SetStatus(codes.Error, out.err.Error())
+		span.SetStatus(codes.Error, errorText(out.err))
 		span.SetAttributes(attribute.Bool("outbox.event.dead", out.dead))
 	}
 	span.End()
@@ -119,10 +119,10 @@ func (o *observer) recorded(ctx context.Context, e Event, out outcome) {
 	case out.dead:
 		o.dead.Add(ctx, 1, o.attrs)
 		l.LogAttrs(ctx, slog.LevelError, "outbox event dead-lettered",
-			append(o.eventAttrs(e), slog.String("error", out.err.Error()))...)
+			append(o.eventAttrs(e), slog.String("error", errorText(out.err)))...)
 	default:
 		o.retried.Add(ctx, 1, o.attrs)
 		l.LogAttrs(ctx, slog.LevelWarn, "outbox event delivery failed; will retry",
-			append(o.eventAttrs(e), slog.String("error", out.err.Error()), slog.Duration("backoff", out.backoff))...)
+			append(o.eventAttrs(e), slog.String("error", errorText(out.err)), slog.Duration("backoff", out.backoff))...)
 	}
 }

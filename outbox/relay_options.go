@@ -131,7 +131,8 @@ func WithPollInterval(d time.Duration) RelayOption {
 // notifications cannot arrive, as behind PgBouncer in transaction mode. The
 // relay also finds that out itself: after each LISTEN it sends itself a probe
 // notification and, when that does not come back within [DefaultListenProbe],
-// it logs a warning, reports Listening false in [Relay.Health] and polls.
+// it logs a warning, reports Listening false in [Relay.Health] and polls,
+// probing again every minute.
 func WithoutListen() RelayOption {
 	return relayOptionFunc(func(c *relayConfig) error {
 		c.listen = false

@@ -346,3 +346,32 @@ func TestRunTwiceAtOnceIsRefused(t *testing.T) {
 	eventually(t, "Run running", func() bool { h, _ := r.Health(t.Context()); return h.Running })
 	require.ErrorIs(t, r.Run(t.Context()), outbox.ErrRunning)
 }
+
+func TestDeleteInboxRemovesOnlyRecordsOlderThanTheAge(t *testing.T) {
+	t.Parallel()
+	pool, u := newDB(t)
+	ctx := t.Context()
+	require.NoError(t, u.Do(ctx, func(ctx context.Context, _ uow.DBTX) error {
+		for id := range int64(3) {
+			if _, err := outbox.Inbox(ctx, "billing", id+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, err := pool.Exec(ctx, "UPDATE outbox_inbox SET processed_at = now() - interval '40 days' WHERE event_id < 3")
+	require.NoError(t, err)
+	n, err := outbox.DeleteInbox(ctx, pool, 30*24*time.Hour, 1)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+	var left []int64
+	rs, err := pool.Query(ctx, "SELECT event_id FROM outbox_inbox")
+	require.NoError(t, err)
+	for rs.Next() {
+		var id int64
+		require.NoError(t, rs.Scan(&id))
+		left = append(left, id)
+	}
+	require.NoError(t, rs.Err())
+	require.Equal(t, []int64{3}, left)
+}
