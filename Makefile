@@ -4,6 +4,11 @@ GO    ?= go
 SQLC  := $(GO) tool -modfile=tools/go.mod sqlc
 LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 MIGRATE := $(GO) run ./cmd/migrate
+# MIGRATE_LINT is cmd/migrate with its linter (PostgreSQL's parser, C code
+# that cgo compiles once per build cache); LINT_MIGRATIONS are the goose
+# directories make migrate-lint checks (those that exist).
+MIGRATE_LINT    := $(GO) run -tags migratelint ./cmd/migrate
+LINT_MIGRATIONS := $(wildcard db/migrations tools/starter/migrations outbox/migrations)
 
 .DEFAULT_GOAL := help
 
@@ -20,12 +25,15 @@ generate: ## regenerate dbgen/ (from db/) and bench/tpcb/tpcbgen (sqlc); drops t
 	@GO=$(GO) tools/generate.sh $(SQLC_CONFIGS)
 
 .PHONY: verify
-verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate validate
+verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate validate + migrate lint
 	@for c in $(SQLC_CONFIGS); do echo "sqlc diff + vet -f $${c%%:*}"; $(SQLC) diff -f $${c%%:*} && $(SQLC) vet -f $${c%%:*} || exit 1; done
 	$(GO) vet ./...
 	@out=$$(git ls-files '*.go' | while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(LINT) run ./...
 	$(MIGRATE) validate
+	$(GO) vet -tags migratelint ./migrate/lint/ ./cmd/migrate/
+	$(LINT) run --build-tags migratelint ./migrate/lint/... ./cmd/migrate/...
+	@$(MAKE) --no-print-directory migrate-lint
 
 # NORACE_PKGS are the packages whose tests start processes (PostgreSQL,
 # PgBouncer, pgbench, cmd/migrate, child test binaries) or depend on timing
@@ -40,6 +48,8 @@ NORACE_PKGS := $(foreach d,$(NORACE_DIRS),$(if $(wildcard $(d)/*_test.go),./$(d)
 .PHONY: test
 test: ## run every test with the race detector, then test-norace (starts its own PostgreSQL)
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 5m -tags migratelint ./migrate/lint/
+	$(GO) test -count=1 -timeout 5m -tags migratelint -run '^TestLint' ./cmd/migrate/
 	@$(MAKE) --no-print-directory test-norace
 
 .PHONY: test-norace
@@ -116,6 +126,10 @@ migrate-down: ## roll back the latest migration (DATABASE_URL)
 .PHONY: migrate-status
 migrate-status: ## show applied and pending migrations (DATABASE_URL)
 	$(MIGRATE) status
+
+.PHONY: migrate-lint
+migrate-lint: ## lint the migrations on PostgreSQL's parser (cgo builds it the first time, about a minute)
+	@for d in $(LINT_MIGRATIONS); do echo "migrate lint -dir $$d"; $(MIGRATE_LINT) -dir $$d lint || exit 1; done
 
 .PHONY: migrate-create
 migrate-create: ## create db/migrations/NNNNN_$(NAME).sql: make migrate-create NAME=invoices
