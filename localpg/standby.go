@@ -69,8 +69,11 @@ type Standby struct {
 }
 
 // StartStandby starts a streaming hot standby of s: a base backup taken with
-// the primary's own pg_basebackup (as the user the primary runs as), which
-// streams from the primary through a physical replication slot of its own
+// the primary's own pg_basebackup (as the user the primary runs as; an
+// installation without one, such as the builds tools/pgfetch.sh fetches, gets
+// the same backup through PostgreSQL's low-level backup API and a copy of the
+// data directory), which streams from the primary through a physical
+// replication slot of its own
 // (localpg_standby_1, _2, …) and runs the primary's settings (fsync off, 200
 // connections, WithSetting) on a free port. It returns once the standby
 // accepts connections and has replayed the primary's WAL up to the moment
@@ -106,6 +109,7 @@ func (s *Server) StartStandby(ctx context.Context, opts ...StandbyOption) (*Stan
 	slot := fmt.Sprintf("localpg_standby_%d", s.standbySeq)
 	pm, err := s.pm.newStandby(ctx, slot, sc)
 	if err != nil {
+		_ = dropSlot(ctx, s.url, slot) // the base backup may have made it
 		return nil, fmt.Errorf("localpg: start standby %s: %w", slot, err)
 	}
 	sb := &Standby{primary: s, slot: slot, url: pm.url(), pm: pm}
@@ -256,29 +260,33 @@ func (sb *Standby) stopLocked(ctx context.Context, dropSlot bool) error {
 // of its slot.
 const dropSlotTimeout = 30 * time.Second
 
-// dropSlot drops sb's slot on the primary once no walsender holds it (the
-// walsender of a stopped standby exits on its own, soon after).
+// dropSlot drops sb's slot on the primary; see dropSlot.
 func (sb *Standby) dropSlot(ctx context.Context) error {
+	if err := dropSlot(ctx, sb.primary.url, sb.slot); err != nil {
+		return fmt.Errorf("localpg: drop replication slot %s: %w", sb.slot, err)
+	}
+	return nil
+}
+
+// dropSlot drops slot on the server at url, if it exists, once no walsender
+// holds it (the walsender of a stopped standby exits on its own, soon after).
+func dropSlot(ctx context.Context, url, slot string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropSlotTimeout)
 	defer cancel()
-	err := withConn(ctx, sb.primary.url, func(q *pgx.Conn) error {
+	return withConn(ctx, url, func(q *pgx.Conn) error {
 		return poll(ctx, func() (bool, error) {
 			var active bool
-			err := q.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", sb.slot).Scan(&active)
+			err := q.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				return true, nil
 			case err != nil || active:
 				return false, err
 			}
-			_, err = q.Exec(ctx, "SELECT pg_drop_replication_slot($1)", sb.slot)
+			_, err = q.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
 			return err == nil, err
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("localpg: drop replication slot %s: %w", sb.slot, err)
-	}
-	return nil
 }
 
 // catchUp waits until sb has replayed the primary's current insert position.
