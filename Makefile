@@ -115,23 +115,32 @@ remove-example: ## take the example ERP out (erp/, cmd/demo, its db/ files, dbge
 bench: ## side-by-side benchmarks vs hand-written pgx and pgbench (BENCH_FLAGS=-out=docs/BENCHMARKS.md to record)
 	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
 
+# MIGRATE_FLAGS go to every migrate-* run: MIGRATE_FLAGS="-db analytics -dir db/analytics".
 .PHONY: migrate-up
-migrate-up: ## apply all pending migrations (DATABASE_URL)
-	$(MIGRATE) up
+migrate-up: ## apply all pending migrations (DB_MAIN_* or DATABASE_URL; MIGRATE_FLAGS=… for more)
+	$(MIGRATE) up $(MIGRATE_FLAGS)
+
+.PHONY: migrate-dry-run
+migrate-dry-run: ## print the SQL migrate-up would run, in order, changing nothing
+	$(MIGRATE) up -dry-run $(MIGRATE_FLAGS)
 
 .PHONY: migrate-down
-migrate-down: ## roll back the latest migration (DATABASE_URL)
-	$(MIGRATE) down
+migrate-down: ## roll back the latest migration (DB_MAIN_* or DATABASE_URL)
+	$(MIGRATE) down $(MIGRATE_FLAGS)
 
 .PHONY: migrate-status
-migrate-status: ## show applied and pending migrations (DATABASE_URL)
-	$(MIGRATE) status
+migrate-status: ## show applied and pending migrations, SQL and Go, and drift (DB_MAIN_* or DATABASE_URL)
+	$(MIGRATE) status $(MIGRATE_FLAGS)
+
+.PHONY: migrate-fix
+migrate-fix: ## renumber timestamped migrations in db/migrations sequentially (goose fix)
+	$(MIGRATE) fix $(MIGRATE_FLAGS)
 
 .PHONY: migrate-lint
 migrate-lint: ## lint the migrations on PostgreSQL's parser (cgo builds it the first time, about a minute)
 	@for d in $(LINT_MIGRATIONS); do echo "migrate lint -dir $$d"; $(MIGRATE_LINT) -dir $$d lint || exit 1; done
 
 .PHONY: migrate-create
-migrate-create: ## create db/migrations/NNNNN_$(NAME).sql: make migrate-create NAME=invoices
-	@test -n "$(NAME)" || { echo "usage: make migrate-create NAME=invoices"; exit 2; }
-	$(MIGRATE) create $(NAME) sql
+migrate-create: ## create db/migrations/NNNNN_$(NAME).sql (KIND=go: gomigrations/NNNNN_$(NAME).go): make migrate-create NAME=invoices
+	@test -n "$(NAME)" || { echo "usage: make migrate-create NAME=invoices [KIND=go]"; exit 2; }
+	$(MIGRATE) create $(NAME) $(or $(KIND),sql) $(MIGRATE_FLAGS)
