@@ -64,6 +64,7 @@ type command struct {
 	kind    string // create
 	dir     string
 	dbName  string
+	dryRun  bool // up
 	opts    []migrate.Option
 }
 
@@ -79,7 +80,7 @@ type spec struct {
 
 // commands, in the order the usage lists them.
 var commands = []spec{
-	{name: "up", help: "apply all pending migrations", run: migrating((*migrate.Migrator).Up)},
+	{name: "up", help: "apply all pending migrations (-dry-run: print their SQL instead)", run: runUp},
 	{name: "up-by-one", help: "apply the next pending migration", run: migrating((*migrate.Migrator).UpByOne)},
 	{name: "up-to", args: "V", help: "apply pending migrations up to and including version V", parse: versionArg(1),
 		run: migratingTo((*migrate.Migrator).UpTo)},
@@ -147,6 +148,7 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	allowMissing := fset.Bool("allow-missing", false, "apply migrations older than the current version that were never applied (a branch merged late)")
 	showVersion := fset.Bool("version", false, "print the version of migrate and of goose, and exit")
 	numbering := fset.String("numbering", "auto", "the project's numbering, for validate and create: sequential, timestamp (goose's YYYYMMDDhhmmss), or auto (what most files use)")
+	dryRun := fset.Bool("dry-run", false, "up: print the SQL that would run, in order, and change nothing (reads the version table, takes no lock)")
 	table := fset.String("table", "", "goose's version table (default goose_db_version); checksums go to TABLE_checksums")
 
 	flagArgs, tail, dashes := slices.Clone(args), []string(nil), false
@@ -213,7 +215,10 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	if !ok {
 		return c, usagef("unknown command %q", positional[0])
 	}
-	c.spec = sp
+	c.spec, c.dryRun = sp, *dryRun
+	if c.dryRun && sp.name != "up" {
+		return c, usagef("-dry-run works with up, not %s", sp.name)
+	}
 	if sp.parse == nil {
 		return c, nargs(sp.name, positional[1:], 0, 0, "")
 	}
@@ -449,6 +454,55 @@ func runValidate(_ context.Context, s *session) error {
 		return err
 	}
 	s.out.printf("migrations are valid\n")
+	return nil
+}
+
+func runUp(ctx context.Context, s *session) error {
+	if !s.c.dryRun {
+		return migrating((*migrate.Migrator).Up)(ctx, s)
+	}
+	m, err := s.migrator(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := m.PlanUp(ctx)
+	if err != nil {
+		return err
+	}
+	if len(plan.Migrations) == 0 {
+		s.out.printf("-- dry run: nothing to do; database at version %d\n", plan.Version)
+		return nil
+	}
+	count := fmt.Sprintf("%d migrations", len(plan.Migrations))
+	if len(plan.Migrations) == 1 {
+		count = "1 migration"
+	}
+	s.out.printf("-- dry run: %s would run on the database at version %d, in this order; nothing was changed\n", count, plan.Version)
+	for _, p := range plan.Migrations {
+		name := p.File
+		if name == "" {
+			name = fmt.Sprintf("version %d", p.Version)
+		}
+		switch {
+		case p.Go:
+			s.out.printf("\n-- %s: a Go migration; its statements are known only when it runs\n", name)
+			continue
+		case p.Transaction:
+			s.out.printf("\n-- %s (one transaction)\nBEGIN;\n", name)
+		default:
+			s.out.printf("\n-- %s (NO TRANSACTION: each statement commits on its own)\n", name)
+		}
+		for _, st := range p.Statements {
+			st = strings.TrimSpace(st)
+			if !strings.HasSuffix(st, ";") {
+				st += ";"
+			}
+			s.out.printf("%s\n", st)
+		}
+		if p.Transaction {
+			s.out.printf("COMMIT;\n")
+		}
+	}
 	return nil
 }
 
