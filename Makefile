@@ -36,13 +36,13 @@ verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate valid
 	@$(MAKE) --no-print-directory migrate-lint
 
 # NORACE_PKGS are the packages whose tests start processes (PostgreSQL,
-# PgBouncer, pgbench, cmd/migrate, child test binaries) or depend on timing
+# PgBouncer, nats-server, pgbench, cmd/migrate, child test binaries) or depend on timing
 # (timeouts, retries, deadlocks, concurrent workloads). The race detector
 # slows them down and changes their timing (it even delays every exit by a
 # second), which can hide an ordering bug: test-norace runs them once more
 # without it. Left out: internal/... (pure functions). A directory that is
 # gone (the example taken out, say) is skipped.
-NORACE_DIRS := localpg dbtest integration uow cmd/migrate provider migrate erp bench
+NORACE_DIRS := localpg dbtest integration uow cmd/migrate provider migrate outbox erp bench
 NORACE_PKGS := $(foreach d,$(NORACE_DIRS),$(if $(wildcard $(d)/*_test.go),./$(d)/...))
 
 .PHONY: test
