@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cortexerp/datalayer/internal/execmode"
 	"github.com/cortexerp/datalayer/localpg"
 )
 
@@ -103,6 +104,24 @@ func TestStartYourOwnServiceAsTheREADMESays(t *testing.T) {
 	checkTypes(t, filepath.Join(repo, "dbgen"))
 	checkDatabase(ctx, t, dbURL)
 
+	// The README's last two steps again in every other exec mode (exec and
+	// simple_protocol are those used behind PgBouncer), each on a database
+	// of its own: enums, enum arrays, COPY and batches in each.
+	migrateStep := steps[slices.IndexFunc(steps, func(s string) bool { return strings.HasPrefix(s, "go run ./cmd/migrate up") })]
+	serviceStep := steps[len(steps)-1]
+	for _, mode := range execmode.Names() {
+		if mode == defaultExecMode {
+			continue
+		}
+		t.Run("DB_MAIN_EXEC_MODE="+mode, func(t *testing.T) {
+			dbURL := createDatabase(ctx, t, srv, "tickets_"+mode)
+			env := append(childEnv(dbURL, tmp), "DB_MAIN_EXEC_MODE="+mode)
+			runStep(ctx, t, repo, env, migrateStep)
+			require.Equal(t, string(want), runStep(ctx, t, repo, env, serviceStep), "the output of %q", serviceStep)
+			checkDatabase(ctx, t, dbURL)
+		})
+	}
+
 	// Nothing left depends on the example, test files included.
 	for _, pkg := range strings.Fields(run(ctx, t, repo, env, "go", "list", "-deps", "-test", "./...")) {
 		require.False(t, pkg == example || strings.HasPrefix(pkg, example+"/"), "a package left behind depends on %s", pkg)
@@ -111,6 +130,10 @@ func TestStartYourOwnServiceAsTheREADMESays(t *testing.T) {
 
 // example is the import path of the example application.
 const example = "github.com/cortexerp/datalayer/erp"
+
+// defaultExecMode is the exec mode the provider uses when
+// DB_<NAME>_EXEC_MODE is unset: the README's path runs in it.
+const defaultExecMode = "cache_statement"
 
 // shellSteps returns the lines of the README's own-service shell block and
 // checks that they are the README's path: make remove-example first, then
@@ -260,7 +283,7 @@ func checkTypes(t *testing.T, dbgen string) {
 
 // checkDatabase checks what migrating and the sample service left in the
 // database: the nested call that failed left nothing, the others did.
-func checkDatabase(ctx context.Context, t *testing.T, dbURL string) {
+func checkDatabase(ctx context.Context, t testing.TB, dbURL string) {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
@@ -291,7 +314,7 @@ func checkDatabase(ctx context.Context, t *testing.T, dbURL string) {
 }
 
 // createDatabase creates the database name on srv and returns its URL.
-func createDatabase(ctx context.Context, t *testing.T, srv *localpg.Server, name string) string {
+func createDatabase(ctx context.Context, t testing.TB, srv *localpg.Server, name string) string {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, srv.URL())
 	require.NoError(t, err)
@@ -314,7 +337,7 @@ func childEnv(dbURL, tmp string) []string {
 
 // runStep runs one line of the README's block with bash in dir and returns
 // its standard output; it fails the test, showing both outputs, on an error.
-func runStep(ctx context.Context, t *testing.T, dir string, env []string, step string) string {
+func runStep(ctx context.Context, t testing.TB, dir string, env []string, step string) string {
 	t.Helper()
 	began := time.Now()
 	cmd := exec.CommandContext(ctx, "bash", "-o", "errexit", "-o", "nounset", "-o", "pipefail", "-c", step)
