@@ -1,5 +1,7 @@
-// Package removeexample holds the test of make remove-example
-// (tools/remove-example.sh): it takes the example application out of a copy
-// of the repository and checks that the kit left behind still generates,
-// builds and vets. Nothing imports it.
+// Package removeexample holds the test of the README's "Start your own
+// service": on a clone of the repository it runs the README's commands as
+// written (make remove-example, a schema of its own from testdata/tickets,
+// make generate, make verify, go build, cmd/migrate up, the sample service)
+// and checks what make remove-example leaves, the Go types sqlc generates,
+// the service's output and the rows it writes. Nothing imports it.
 package removeexample
