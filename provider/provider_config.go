@@ -176,16 +176,16 @@ func LoadDatabase(environ map[string]string, name string) (DatabaseConfig, error
 	if environ == nil {
 		environ = env.ToMap(os.Environ())
 	}
-	var problems []error
-	names := checkNames([]string{name}, &problems)
-	if len(problems) > 0 {
-		return DatabaseConfig{}, configError(problems)
+	name = strings.ToLower(strings.TrimSpace(name))
+	if !validName.MatchString(name) {
+		return DatabaseConfig{}, fmt.Errorf("%w: database name %q must be a letter followed by letters, digits or _ (as in DB_NAMES)", ErrConfig, name)
 	}
 	var databaseURL string
-	if names[0] == mainName {
+	if name == mainName {
 		databaseURL = environ["DATABASE_URL"]
 	}
-	db := loadDatabase(names[0], databaseURL, environ, &problems)
+	var problems []error
+	db := loadDatabase(name, databaseURL, environ, &problems)
 	if len(problems) > 0 {
 		return db, configError(problems)
 	}

@@ -428,6 +428,12 @@ func TestMigrationConnConfig(t *testing.T) {
 		require.Equal(t, "url-secret", cc.Password)
 		require.Equal(t, "0", cc.RuntimeParams["statement_timeout"], "MIGRATE_URL's own parameters are kept")
 	})
+	t.Run("LoadDatabase rejects a bad name", func(t *testing.T) {
+		t.Parallel()
+		_, err := LoadDatabase(nil, "bad-name")
+		require.ErrorIs(t, err, ErrConfig)
+		require.EqualError(t, err, `invalid database configuration: database name "bad-name" must be a letter followed by letters, digits or _ (as in DB_NAMES)`)
+	})
 	t.Run("LoadDatabase reads a name DB_NAMES does not list and DATABASE_URL for main", func(t *testing.T) {
 		t.Parallel()
 		db, err := LoadDatabase(map[string]string{"DB_NAMES": "main", "DB_ANALYTICS_URL": "postgres://u@h/dw"}, "Analytics")
@@ -444,7 +450,7 @@ func TestMigrationConnConfig(t *testing.T) {
 		db   string
 		want string
 	}{
-		{"a bad name", nil, "bad-name", `DB_NAMES: each name must be a letter followed by letters, digits or _; got "bad-name"`},
+
 		{"MIGRATE_URL not a URL", with("DB_MAIN_MIGRATE_URL", "host=x"), "main",
 			"DB_MAIN_MIGRATE_URL: must be a postgres:// or postgresql:// URL (key=value strings are not accepted)"},
 		{"two passwords for the owner", with("DB_MAIN_MIGRATE_URL", "postgres://o:p-secret@h/d", "DB_MAIN_MIGRATE_PASSWORD_FILE", pwFile), "main",

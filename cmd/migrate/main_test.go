@@ -413,6 +413,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"up", "-nope"}, "flag provided but not defined: -nope"},
 		{[]string{"up-to", "-allow-missing"}, "up-to: missing version V"},
 		{[]string{"up", "--", "-allow-missing"}, `up: unexpected argument "-allow-missing"`},
+		{[]string{"-db", "bad-name", "up"}, `-db "bad-name": a database name is a letter followed by letters, digits or _ (as in DB_NAMES)`},
 	} {
 		r := migrateCmd(t, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"}, tc.args...)
 		require.Equal(t, 2, r.code, "migrate %v: %s", tc.args, r.stderr)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -193,7 +194,10 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	if err != nil {
 		return command{}, usagef("-numbering: %v", err)
 	}
-	c := command{dir: *dir, dbName: *dbName}
+	if !validDBName.MatchString(*dbName) {
+		return command{}, usagef("-db %q: a database name is a letter followed by letters, digits or _ (as in DB_NAMES)", *dbName)
+	}
+	c := command{dir: *dir, dbName: strings.ToLower(*dbName)}
 	c.opts = append(c.opts, migrate.WithLockTimeout(lockTimeout.Round(time.Millisecond)), migrate.WithLockWait(*lockWait),
 		migrate.WithNumbering(scheme))
 	if *table != "" {
@@ -224,6 +228,9 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	}
 	return c, sp.parse(&c, positional[1:])
 }
+
+// validDBName is a name DB_NAMES accepts, in either case.
+var validDBName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 // negativeNumber reports whether arg is "-" and digits.
 func negativeNumber(arg string) bool {
