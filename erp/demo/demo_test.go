@@ -1,6 +1,7 @@
 package demo_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -78,4 +79,17 @@ func TestRunRefusesABadConfig(t *testing.T) {
 	t.Parallel()
 	err := demo.Run(t.Context(), demo.Config{Options: demo.Options{Orders: 10, Workers: 0, Relays: 1}}, new(strings.Builder))
 	require.EqualError(t, err, "-workers 0 must be positive")
+}
+
+func TestRunKeepsTheNATSPasswordOutOfItsError(t *testing.T) {
+	t.Parallel()
+	cfg := demo.Config{
+		Options:     demo.Options{Orders: 1, Workers: 1, Relays: 1},
+		DatabaseURL: dbtest.NewURL(t, dbtest.WithoutMigrations()),
+		NATSURL:     "nats://bob:s3cret-pw@127.0.0.1:1",
+	}
+	err := demo.Run(t.Context(), cfg, new(strings.Builder))
+	require.ErrorContains(t, err, "connect to NATS: ")
+	require.NotContains(t, err.Error(), "s3cret-pw")
+	require.NotContains(t, fmt.Sprintf("%+v", err), "s3cret-pw")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func startJetStream(ctx context.Context, url, tag string, say func(string, ...an
 		say("using the NATS server of NATS_URL")
 	}
 	if n.nc, err = nats.Connect(url, nats.Name("erp-demo")); err != nil {
-		return nil, secret.Error(fmt.Errorf("connect to NATS: %w", err))
+		return nil, natsError(err, url)
 	}
 	js, err := natsjs.New(n.nc)
 	if err != nil {
@@ -67,6 +68,24 @@ func startJetStream(ctx context.Context, url, tag string, say func(string, ...an
 		return nil, err
 	}
 	return n, nil
+}
+
+// natsError is a failure to connect to rawURL, without its password: the
+// text masks the URL's password wherever it quotes the URL, and the chain
+// is cut (a wrapped error may quote it too).
+func natsError(err error, rawURL string) error {
+	msg := err.Error()
+	if u, perr := neturl.Parse(rawURL); perr == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			msg = strings.ReplaceAll(msg, rawURL, u.Redacted())
+			if p, _ := u.User.Password(); p != "" {
+				msg = strings.ReplaceAll(msg, p, secret.Mask)
+			}
+		}
+	} else if perr != nil {
+		msg = strings.ReplaceAll(msg, rawURL, "NATS_URL")
+	}
+	return fmt.Errorf("connect to NATS: %s", msg)
 }
 
 // jsCount is what a consumer of the stream found.
