@@ -64,7 +64,10 @@ func (m *Migrator) noTxReport(src *goose.Source, direction string, cause error) 
 	failed := -1
 	var pgErr *pgconn.PgError
 	if m.tracer != nil && errors.As(cause, &pgErr) {
-		failed = slices.Index(stmts, m.tracer.failedStatement(pgErr))
+		stmt := m.tracer.failedStatement(pgErr)
+		if i := slices.Index(stmts, stmt); i >= 0 && slices.Index(stmts[i+1:], stmt) < 0 {
+			failed = i // a statement written twice could be either: say less
+		}
 	}
 	switch {
 	case failed < 0:

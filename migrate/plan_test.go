@@ -135,3 +135,17 @@ DROP TABLE IF EXISTS fourth, second, first;
 	require.False(t, tableExists(t, d, "fourth"))
 	require.Equal(t, []int64{1}, appliedVersions(t, d))
 }
+
+func TestFailingNoTransactionMigrationWithARepeatedStatementSaysLess(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := emptyDB(t)
+	twice := "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE t1 (id int);\nCREATE TABLE t1 (id int);\n-- +goose Down\nDROP TABLE IF EXISTS t1;\n"
+	m, err := migrate.Open(ctx, url, files("00001_twice.sql", twice))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	_, err = m.Up(ctx)
+	require.ErrorContains(t, err, `ERROR: relation "t1" already exists (SQLSTATE 42P07); NO TRANSACTION: some of its 2 statements may have run, `+
+		"and what ran stays applied: make the migration idempotent")
+	require.True(t, tableExists(t, sqlDB(t, url), "t1"))
+}
