@@ -273,3 +273,50 @@ func TestARelayKilledBetweenTheAckAndTheMarkRedelivers(t *testing.T) {
 	require.Equal(t, int64(3), sink.Duplicates(), "the three the child had sent")
 	require.Equal(t, int64(3), sink.Published())
 }
+
+func TestTwoRunningRelaysSendEachEventOnceInKeyOrder(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t, dbtest.WithMigrations(outbox.Migrations()), dbtest.WithMaxConns(16))
+	f := newNATS(t)
+	sink, err := jetstream.NewSink(f.js)
+	require.NoError(t, err)
+	const events = 48
+	acked := make(chan struct{}, events)
+	counting := outbox.SinkFunc(func(ctx context.Context, e outbox.Event) error {
+		err := sink.Deliver(ctx, e)
+		if err == nil {
+			acked <- struct{}{}
+		}
+		return err
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for range 2 {
+		r, err := outbox.NewRelay(pool, counting, outbox.WithWorkers(3), outbox.WithBatchSize(4))
+		require.NoError(t, err)
+		wg.Go(func() { require.NoError(t, r.Run(ctx)) })
+	}
+	// The relays deliver while the writers commit.
+	publishAll(t, pool, []string{"a", "b", "c", "d", "e", "f"}, events/6)
+
+	timeout := time.After(testTimeout)
+	for range events {
+		select {
+		case <-acked:
+		case <-timeout:
+			t.Fatalf("fewer than %d acknowledgements after %v: %v", events, testTimeout, states(t, pool))
+		}
+	}
+	// The last marks commit just after their acknowledgement.
+	deadline := time.Now().Add(testTimeout)
+	for states(t, pool)["delivered"] < events {
+		require.True(t, time.Now().Before(deadline), "not all marked after %v: %v", testTimeout, states(t, pool))
+	}
+	cancel()
+	wg.Wait()
+
+	require.Equal(t, map[string]int{"delivered": events}, states(t, pool))
+	requireOnePerEvent(t, pool, f)
+	require.Zero(t, sink.Duplicates(), "no event was sent twice: the relays never held one at once")
+	require.Equal(t, int64(events), sink.Published())
+}
