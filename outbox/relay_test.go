@@ -130,7 +130,8 @@ func TestPerKeyOrderHoldsWhenTransactionsCommitOutOfIdOrder(t *testing.T) {
 	}()
 	eventually(t, "B waiting for A's key lock", func() bool {
 		var n int
-		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&n))
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n))
 		return n == 1
 	})
 	publish(t, u, "t", "j", "c")
@@ -223,7 +224,8 @@ func TestARelayKilledBetweenSinkAndMarkDeliversAgain(t *testing.T) {
 			var n int
 			err := pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
 				WHERE locktype = 'relation' AND relation = 'outbox_events'::regclass
-				  AND mode = 'RowShareLock' AND pid <> pg_backend_pid()`).Scan(&n)
+				  AND mode = 'RowShareLock' AND pid <> pg_backend_pid()
+				  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
 			if err != nil || n != 1 {
 				return fmt.Errorf("terminate the relay's session: %d sessions, %w", n, err)
 			}
