@@ -5,8 +5,11 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/outbox"
 	"github.com/cortexerp/datalayer/uow"
 )
@@ -124,4 +127,40 @@ func TestPublishKeepsHeadersAndAnEmptyPayload(t *testing.T) {
 	require.Empty(t, got[0].Payload)
 	require.Equal(t, 1, got[0].Attempt)
 	require.Equal(t, 1, count(t, pool, "state = 'delivered' AND attempts = 1"))
+}
+
+func TestPublishAndDeliverInEveryExecMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []pgx.QueryExecMode{
+		pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec,
+		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol,
+	} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t, dbtest.WithMigrations(outbox.Migrations())))
+			require.NoError(t, err)
+			cfg.ConnConfig.DefaultQueryExecMode = mode
+			pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+			require.NoError(t, err)
+			t.Cleanup(pool.Close)
+			u := uow.New(pool, bindDB)
+			payload := []byte("it's \x00 binary, 'quoted' \\ too")
+			require.NoError(t, u.Do(t.Context(), func(ctx context.Context, _ uow.DBTX) error {
+				return outbox.PublishBatch(ctx,
+					outbox.Message{Topic: "t", Key: "k'1", Payload: payload, Headers: map[string]string{"a": `"x"`}},
+					outbox.Message{Topic: "t", Key: "k'1", Payload: nil})
+			}))
+			rec := &recorder{}
+			r, err := outbox.NewRelay(pool, rec)
+			require.NoError(t, err)
+			_, err = r.Drain(t.Context())
+			require.NoError(t, err)
+			got := rec.got()
+			require.Len(t, got, 2)
+			require.Equal(t, payload, got[0].Payload)
+			require.Equal(t, map[string]string{"a": `"x"`}, got[0].Headers)
+			require.Equal(t, "k'1", got[1].Key)
+			require.Empty(t, got[1].Payload)
+		})
+	}
 }
