@@ -26,7 +26,7 @@ type natsFixture struct {
 	stream natsjs.Stream
 }
 
-func newNATS(t *testing.T, subjects ...string) natsFixture {
+func newNATS(t testing.TB, subjects ...string) natsFixture {
 	t.Helper()
 	srv := localnatstest.Start(t)
 	nc, err := nats.Connect(srv.URL())
