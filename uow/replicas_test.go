@@ -38,7 +38,7 @@ func startReplicated(t *testing.T, ctx context.Context) *replicated {
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, srv.Stop(context.Background())) })
-	r := &replicated{srv: srv, slowDelay: 1500 * time.Millisecond}
+	r := &replicated{srv: srv, slowDelay: 2500 * time.Millisecond}
 	r.primary = newPool(t, ctx, srv.URL())
 	_, err = r.primary.Exec(ctx, schema)
 	require.NoError(t, err)
@@ -114,7 +114,11 @@ func TestReplicas(t *testing.T) {
 	}
 
 	t.Run("reads land on a replica, writes never do", func(t *testing.T) {
-		rs := newReplicaSet(t, r.primary, []*pgxpool.Pool{r.fastPool}, uow.ReplicaProbeInterval(20*time.Millisecond))
+		// The wait is long: localpg's primary commits asynchronously, so a
+		// commit reaches a standby only once the WAL writer flushes it (up to
+		// 3 × wal_writer_delay, 600ms, later on a loaded machine).
+		rs := newReplicaSet(t, r.primary, []*pgxpool.Pool{r.fastPool},
+			uow.ReplicaProbeInterval(20*time.Millisecond), uow.ReplicaTokenWait(30*time.Second))
 		u := uow.New(r.primary, newStore, uow.WithReplicaSet(rs))
 		var tok uow.Token
 		write(t, u, "first", uow.CaptureToken(&tok))
