@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -43,7 +45,9 @@ func TestGoMigrationCreatedBuiltAndApplied(t *testing.T) {
 	url := emptyDB(t)
 	withBinary := func(args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(t.Context(), built, args...)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, built, args...)
 		cmd.Dir = root
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DATABASE_URL=" + url}
 		b, err := cmd.CombinedOutput()
@@ -100,7 +104,9 @@ func copyModule(t *testing.T) string {
 // runIn runs a command in dir and returns its output, failing the test on error.
 func runIn(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), name, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // go build of the copy, on a loaded machine
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	b, err := cmd.Output()
 	var stderr string
