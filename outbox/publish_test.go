@@ -5,11 +5,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/dbtest"
+	"github.com/cortexerp/datalayer/internal/execmode"
 	"github.com/cortexerp/datalayer/outbox"
 	"github.com/cortexerp/datalayer/uow"
 )
@@ -131,11 +131,9 @@ func TestPublishKeepsHeadersAndAnEmptyPayload(t *testing.T) {
 
 func TestPublishAndDeliverInEveryExecMode(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []pgx.QueryExecMode{
-		pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec,
-		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol,
-	} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, m := range execmode.All() {
+		mode := m.Mode
+		t.Run(m.Name, func(t *testing.T) {
 			t.Parallel()
 			cfg, err := pgxpool.ParseConfig(dbtest.NewURL(t, dbtest.WithMigrations(outbox.Migrations())))
 			require.NoError(t, err)
