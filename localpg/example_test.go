@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,4 +36,25 @@ func ExampleWithBinDir() {
 		log.Fatal(err)
 	}
 	fmt.Println("PostgreSQL", num/10000)
+}
+
+// A test of read replicas starts a primary from binaries and streaming
+// standbys of it; one applies commits two seconds late, to see lag.
+func ExampleServer_StartStandby() {
+	ctx := context.Background()
+	primary, err := localpg.Start(ctx, localpg.WithSources(localpg.SourceBinaries))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = primary.Stop(context.WithoutCancel(ctx)) }() // stops the standbys too
+	replica, err := primary.StartStandby(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lagging, err := primary.StartStandby(ctx, localpg.ApplyDelay(2*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// ... write on primary.URL(), read on replica.URL() after replica.CatchUp(ctx) ...
+	fmt.Println(replica.Slot(), lagging.Slot())
 }

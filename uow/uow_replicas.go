@@ -239,10 +239,10 @@ func (rs *ReplicaSet) acquire(ctx context.Context, tok Token) (*pgxpool.Conn, *p
 	if tok.primary || len(rs.replicas) == 0 {
 		return nil, nil
 	}
-	start := int(rs.next.Add(1))
+	start, n := rs.next.Add(1), uint64(len(rs.replicas))
 	behind := -1
-	for k := range rs.replicas {
-		i := (start + k) % len(rs.replicas)
+	for k := range n {
+		i := int((start + k) % n)
 		ok, replayed := rs.eligible(i, tok)
 		if !ok {
 			continue
