@@ -387,6 +387,7 @@ func TestUnreachableServerFailsFastAndClearly(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "connect")
 	require.Contains(t, r.stderr, "connection refused")
+	require.Contains(t, r.stderr, "(connection from DATABASE_URL)\n")
 	require.NotContains(t, r.stderr+r.stdout, pw)
 	require.Less(t, r.took, 15*time.Second)
 }

@@ -348,7 +348,7 @@ func (s *session) migrator(ctx context.Context) (*migrate.Migrator, error) {
 	if s.m != nil {
 		return s.m, nil
 	}
-	cfg, err := connection(s.env, s.c.dbName)
+	cfg, source, err := connection(s.env, s.c.dbName)
 	if err != nil {
 		return nil, err
 	}
@@ -356,8 +356,12 @@ func (s *session) migrator(ctx context.Context) (*migrate.Migrator, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.m, err = migrate.OpenConfig(ctx, cfg, fsys, slices.Concat(s.c.opts, s.goMigrations())...)
-	return s.m, err
+	m, err := migrate.OpenConfig(ctx, cfg, fsys, slices.Concat(s.c.opts, s.goMigrations())...)
+	if err != nil {
+		return nil, fmt.Errorf("%w (connection from %s)", err, source)
+	}
+	s.m = m
+	return m, nil
 }
 
 // migrate runs fn on the migrator, prints its results and the version the
@@ -403,14 +407,9 @@ func migratingTo(op func(*migrate.Migrator, context.Context, int64) ([]migrate.R
 	}
 }
 
-// connectionVars are the variables that say where the database is; without
-// any of them migrate refuses to guess (the provider's defaults would
-// migrate whatever listens on localhost:5432).
-var connectionVars = []string{"MIGRATE_URL", "URL", "HOST"}
-
 // connection is the provider's configuration of database name, as
-// migrations connect with it.
-func connection(env func(string) string, name string) (*pgx.ConnConfig, error) {
+// migrations connect with it, and the variable it comes from.
+func connection(env func(string) string, name string) (*pgx.ConnConfig, string, error) {
 	// The provider reads DB_<NAME>_* (and DATABASE_URL): look those up.
 	environ := map[string]string{}
 	for _, v := range provider.EnvVars() {
@@ -421,22 +420,31 @@ func connection(env func(string) string, name string) (*pgx.ConnConfig, error) {
 	}
 	dc, err := provider.LoadDatabase(environ, name)
 	if err != nil {
-		return nil, fmt.Errorf("-db %s: %w", name, err)
+		return nil, "", fmt.Errorf("-db %s: %w", name, err)
 	}
 	prefix := "DB_" + strings.ToUpper(dc.Name) + "_"
-	set := dc.Name == "main" && environ["DATABASE_URL"] != ""
-	for _, v := range connectionVars {
-		set = set || environ[prefix+v] != ""
-	}
-	if !set {
+	var source string
+	switch {
+	case environ[prefix+"MIGRATE_URL"] != "":
+		source = prefix + "MIGRATE_URL"
+	case environ[prefix+"URL"] != "":
+		source = prefix + "URL"
+	case dc.Name == "main" && environ["DATABASE_URL"] != "":
+		source = "DATABASE_URL"
+	case environ[prefix+"HOST"] != "":
+		source = prefix + "HOST, PORT, USER, PASSWORD…"
+	default:
+		// The provider's defaults would migrate whatever listens on
+		// localhost:5432: refuse to guess.
 		also := ""
 		if dc.Name == "main" {
 			also = ", DATABASE_URL"
 		}
-		return nil, fmt.Errorf("no database for -db %s: set %sMIGRATE_URL (the schema owner role), %sURL%s or %sHOST (with PORT, USER, PASSWORD…)",
+		return nil, "", fmt.Errorf("no database for -db %s: set %sMIGRATE_URL (the schema owner role), %sURL%s or %sHOST (with PORT, USER, PASSWORD…)",
 			dc.Name, prefix, prefix, also, prefix)
 	}
-	return dc.MigrationConnConfig()
+	cc, err := dc.MigrationConnConfig()
+	return cc, source, err
 }
 
 func runCreate(_ context.Context, s *session) error {
