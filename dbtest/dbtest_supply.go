@@ -196,7 +196,7 @@ func templateFor(t tb, cfg config) *template {
 // connections are the test's own) a connection still open fails t first.
 func finish(t tb, name, dbURL string, checkConns bool) {
 	p := procState.p
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if checkConns && !t.Failed() {
 		if n, err := p.waitIdle(ctx, name); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,19 +181,44 @@ func TestChildProcess(t *testing.T) {
 		dbtest.New(t)
 	case "badoption":
 		dbtest.New(t, dbtest.WithMaxConns(0))
+	case "txmaxconns":
+		dbtest.Tx(t, dbtest.WithMaxConns(2))
+	case "hold": // a test still running: until stdin closes
+		var db string
+		require.NoError(t, dbtest.New(t).QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+		fmt.Println("DATABASE", db)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+	case "leak":
+		conn, err := pgx.Connect(t.Context(), dbtest.NewURL(t, dbtest.WithoutMigrations()))
+		require.NoError(t, err)
+		fmt.Println("DATABASE", conn.Config().Database)
+	case "where":
+		var db string
+		require.NoError(t, dbtest.New(t).QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+		fmt.Println("DATABASE", db)
+		fmt.Println("SOURCE", dbtest.Server(t).Source())
 	}
 }
 
-func runChild(t *testing.T, mode, dir string) (string, error) {
+func runChild(t *testing.T, mode, dir string, env ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.v")
+	cmd := childCmd(t, mode, env...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, dbtest.DatabaseURLEnv+"="+dbtest.Server(t).URL())
-	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// childCmd is the command of a child in mode, on this process's server
+// unless env says otherwise.
+func childCmd(t *testing.T, mode string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode, dbtest.DatabaseURLEnv+"="+dbtest.Server(t).URL())
+	cmd.Env = append(cmd.Env, env...)
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 var databaseLine = regexp.MustCompile(`(?m)^DATABASE (\S+)$`)
@@ -216,8 +242,9 @@ func TestPassedTestDropsItsDatabase(t *testing.T) {
 	require.NoError(t, err, out)
 	m := databaseLine.FindStringSubmatch(out)
 	require.NotNil(t, m, out)
-	requireDatabases(t, m[1], false)
 	require.NotContains(t, out, "pgtdbpass")
+	require.Empty(t, databasesOf(t, owner(m[1])),
+		"dbtest.Main dropped the test's database and the clones made ahead before the process exited")
 }
 
 func TestMissingMigrationsNameTheFixes(t *testing.T) {
