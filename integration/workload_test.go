@@ -103,6 +103,7 @@ func checkInvariants(t *testing.T, pool *pgxpool.Pool, results []demo.Result) {
 			processed[id] += n
 		}
 		lostMarks += r.LostMarks
+		require.Zero(t, r.OutOfOrder, "the subscriber processes each order's events in commit order")
 	}
 	for _, n := range delivered {
 		redelivered += n - 1

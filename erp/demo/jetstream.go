@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type natsRun struct {
 	nc     *nats.Conn
 	stream natsjs.Stream
 	sink   *jetstream.Sink
+	idPfx  string // before each event id in Nats-Msg-Id
 }
 
 // startJetStream connects to url, or starts a nats-server when url is "";
@@ -64,7 +66,8 @@ func startJetStream(ctx context.Context, url, tag string, say func(string, ...an
 	if n.stream, err = jetstream.EnsureStream(ctx, js, natsjs.StreamConfig{Name: name, Subjects: []string{prefix + ">"}}); err != nil {
 		return nil, err
 	}
-	if n.sink, err = jetstream.NewSink(js, jetstream.WithStream(name), jetstream.WithSubjectPrefix(prefix), jetstream.WithMsgIDPrefix(tag+"-")); err != nil {
+	n.idPfx = tag + "-"
+	if n.sink, err = jetstream.NewSink(js, jetstream.WithStream(name), jetstream.WithSubjectPrefix(prefix), jetstream.WithMsgIDPrefix(n.idPfx)); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -90,8 +93,9 @@ func natsError(err error, rawURL string) error {
 
 // jsCount is what a consumer of the stream found.
 type jsCount struct {
-	messages int            // messages read
-	perID    map[string]int // messages per Nats-Msg-Id
+	messages   int            // messages read
+	perID      map[string]int // messages per Nats-Msg-Id
+	outOfOrder int            // messages after a later one of their Outbox-Key
 }
 
 // consume reads the whole stream with an ordered consumer, as a subscriber
@@ -100,6 +104,7 @@ func (n *natsRun) consume(ctx context.Context) (jsCount, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	c := jsCount{perID: map[string]int{}}
+	last := map[string]int64{} // the last event id of each key
 	info, err := n.stream.Info(ctx)
 	if err != nil {
 		return c, fmt.Errorf("stream info: %w", err)
@@ -117,7 +122,17 @@ func (n *natsRun) consume(ctx context.Context) (jsCount, error) {
 		for m := range batch.Messages() {
 			got++
 			c.messages++
-			c.perID[m.Headers().Get(natsjs.MsgIDHeader)]++
+			msgID := m.Headers().Get(natsjs.MsgIDHeader)
+			c.perID[msgID]++
+			id, err := strconv.ParseInt(strings.TrimPrefix(msgID, n.idPfx), 10, 64)
+			if err != nil {
+				return c, fmt.Errorf("message %d: Nats-Msg-Id %q is no event id of this run", c.messages, msgID)
+			}
+			key := m.Headers().Get(jetstream.HeaderKey)
+			if id <= last[key] {
+				c.outOfOrder++
+			}
+			last[key] = id
 		}
 		if err := batch.Error(); err != nil {
 			return c, fmt.Errorf("fetch: %w", err)

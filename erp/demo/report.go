@@ -134,10 +134,13 @@ func writeReport(ctx context.Context, out io.Writer, svc *erp.Service, pool *pgx
 		}
 		row("JetStream messages", js.messages, fmt.Sprintf("%d redeliveries dropped by Nats-Msg-Id; one per event ", nr.sink.Duplicates())+
 			check(js.messages == events && len(js.perID) == events && dupIDs == 0,
-				"JetStream holds %d messages under %d ids for %d events", js.messages, len(js.perID), events))
+				"JetStream holds %d messages under %d ids for %d events", js.messages, len(js.perID), events)+
+			", each order's in commit order "+
+			check(js.outOfOrder == 0, "%d JetStream messages came after a later one of their order", js.outOfOrder))
 	}
 	row("subscriber deliveries", deliveries, fmt.Sprintf("%d redeliveries skipped by the inbox; each event processed exactly once ", deliveries-events)+
-		check(twice == 0, "%d events processed other than once", twice))
+		check(twice == 0, "%d events processed other than once", twice)+", in commit order per order "+
+		check(res.OutOfOrder == 0, "the subscriber processed %d events after a later one of their order", res.OutOfOrder))
 	row("pending", pending, check(pending == 0, "%d events left undelivered", pending))
 
 	head("Time")

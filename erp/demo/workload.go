@@ -89,7 +89,10 @@ type Result struct {
 	// LostMarks counts the deliveries failed on purpose after the sinks took
 	// the event (see Options.LoseMarks).
 	LostMarks int
-	Elapsed   time.Duration // workload and delivery, seeding excluded
+	// OutOfOrder counts the events the subscriber processed after a later
+	// event of their key (an order's): 0.
+	OutOfOrder int
+	Elapsed    time.Duration // workload and delivery, seeding excluded
 }
 
 // Outcomes counts order requests by what became of them.
@@ -132,7 +135,7 @@ func Simulate(ctx context.Context, svc *erp.Service, opts Options) (Result, erro
 	}
 	_, _ = fmt.Fprintf(opts.Progress, "seeded %d customers, %d products (%d units in stock), 3 coupons in %.2fs\n",
 		len(catalog.Customers), len(catalog.Products), units, time.Since(seeding).Seconds())
-	s := &simulation{svc: svc, opts: opts, keys: map[string]int64{}, delivered: map[int64]int{}, processed: map[int64]int{}}
+	s := &simulation{svc: svc, opts: opts, keys: map[string]int64{}, delivered: map[int64]int{}, processed: map[int64]int{}, lastOfKey: map[string]int64{}}
 	plans := makePlans(rng, catalog, opts)
 	if s.bus, err = s.newBus(svc.Pool()); err != nil {
 		return Result{}, err
@@ -178,6 +181,7 @@ func Simulate(ctx context.Context, svc *erp.Service, opts Options) (Result, erro
 		Deliveries: s.delivered,
 		Processed:  s.processed,
 		LostMarks:  s.lostMarks,
+		OutOfOrder: s.outOfOrder,
 		Elapsed:    time.Since(s.start),
 	}, nil
 }
@@ -239,13 +243,15 @@ type simulation struct {
 	start time.Time
 	bus   *outbox.Bus // the relays' in-process sink
 
-	mu        sync.Mutex
-	out       Outcomes
-	done      int              // plans finished
-	keys      map[string]int64 // idempotency key → order ID
-	delivered map[int64]int    // deliveries to the subscriber, by event ID
-	processed map[int64]int    // events the subscriber processed, by event ID
-	lostMarks int
+	mu         sync.Mutex
+	out        Outcomes
+	done       int              // plans finished
+	keys       map[string]int64 // idempotency key → order ID
+	delivered  map[int64]int    // deliveries to the subscriber, by event ID
+	processed  map[int64]int    // events the subscriber processed, by event ID
+	lastOfKey  map[string]int64 // the last event processed of each key
+	lostMarks  int
+	outOfOrder int // events processed after a later one of their key
 }
 
 func (s *simulation) run(ctx context.Context, plans []plan) error {
@@ -376,6 +382,10 @@ func (s *simulation) newBus(pool *pgxpool.Pool) (*outbox.Bus, error) {
 		uow.AfterCommit(ctx, func(context.Context) { // the effect: counted once committed
 			s.mu.Lock()
 			s.processed[e.ID]++
+			if e.ID <= s.lastOfKey[e.Key] {
+				s.outOfOrder++
+			}
+			s.lastOfKey[e.Key] = e.ID
 			s.mu.Unlock()
 		})
 		return nil
