@@ -364,8 +364,11 @@ func command(ctx context.Context, dir string, env []string, name string, args ..
 // run is command that fails the test on an error.
 func run(ctx context.Context, t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
+	began := time.Now()
+	line := strings.Join(append([]string{name}, args...), " ")
 	out, err := command(ctx, dir, env, name, args...)
-	require.NoError(t, err, "%s in %s:\n%s", strings.Join(append([]string{name}, args...), " "), dir, out)
+	require.NoError(t, err, "%s in %s:\n%s", line, dir, out)
+	t.Logf("%s (%.1fs)", line, time.Since(began).Seconds())
 	return out
 }
 
