@@ -287,6 +287,26 @@ func TestFindingSaysRiskAndFix(t *testing.T) {
 	require.Equal(t, []string{"00001_base.sql", "00002_index.sql"}, rep.Files)
 }
 
+func TestNoTransactionFindingsNameWhatToWrite(t *testing.T) {
+	t.Parallel()
+	rep, err := lint.Check(fstest.MapFS{
+		"00001_base.sql": {Data: []byte(base)},
+		"00002_idx.sql": {Data: []byte("-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);\n" +
+			"-- +goose Down\nDROP INDEX CONCURRENTLY orders_total_idx;\n")},
+	})
+	require.NoError(t, err)
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.String())
+	}
+	require.Equal(t, []string{
+		"00002_idx.sql:3: no-transaction-idempotent: CREATE INDEX without IF NOT EXISTS fails when a retry of this NO TRANSACTION migration runs it again\n" +
+			"\tfix: DROP INDEX CONCURRENTLY IF EXISTS first (a failed CONCURRENTLY build leaves an INVALID index behind, which IF NOT EXISTS alone would keep), then CREATE INDEX CONCURRENTLY IF NOT EXISTS",
+		"00002_idx.sql:5: no-transaction-idempotent: DROP INDEX without IF EXISTS fails when a retry of this NO TRANSACTION migration runs it again\n" +
+			"\tfix: write every statement so it can run again: IF NOT EXISTS, IF EXISTS, OR REPLACE, or a DO block that checks the catalog first",
+	}, got)
+}
+
 func TestSyntaxFindingQuotesPostgreSQL(t *testing.T) {
 	t.Parallel()
 	rep, err := lint.Check(fstest.MapFS{"00001_a.sql": {Data: []byte("-- +goose Up\nSELECT 1;\nCREAT TABLE t (id int);\n")}})

@@ -80,7 +80,7 @@ var rules = []Rule{
 		"mark the migration -- +goose NO TRANSACTION, one CONCURRENTLY statement per goose statement", false},
 	{RuleNoTransactionIdempotent, "CREATE INDEX CONCURRENTLY orders_placed_at_idx ON orders (placed_at); in a -- +goose NO TRANSACTION migration",
 		"a NO TRANSACTION migration that fails halfway keeps what it did, so the retry fails on the first statement that already ran",
-		"write every statement so it can run again: IF NOT EXISTS, IF EXISTS, OR REPLACE (a failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS keeps: DROP INDEX CONCURRENTLY IF EXISTS it first)", true},
+		"write every statement so it can run again: IF NOT EXISTS, IF EXISTS, OR REPLACE, or a DO block that checks the catalog first", true},
 	{RuleIgnore, "-- lint:ignore drop-table (no reason)",
 		"an ignore comment without a reason, for an unknown rule, or that silences nothing hides the next risky change",
 		"-- lint:ignore RULE REASON on the line above the statement, for a rule that fires there", false},
@@ -293,9 +293,11 @@ func tableName(rv *pg.RangeVar) string {
 	return rv.GetRelname()
 }
 
-func (c *check) notIdempotent(what string) {
+func (c *check) notIdempotent(what string) { c.notIdempotentFix(what, "") }
+
+func (c *check) notIdempotentFix(what, fix string) {
 	if c.noTx() {
-		c.report(RuleNoTransactionIdempotent, what+" fails when a retry of this NO TRANSACTION migration runs it again")
+		c.reportFix(RuleNoTransactionIdempotent, what+" fails when a retry of this NO TRANSACTION migration runs it again", fix)
 	}
 }
 
@@ -371,7 +373,11 @@ func (c *check) index(s *pg.IndexStmt) {
 		c.report(RuleCreateIndexConcurrently, fmt.Sprintf("CREATE INDEX on %s, a table this migration did not create, blocks every write to it until the index is built", tableName(rel)))
 	}
 	if !s.GetIfNotExists() {
-		c.notIdempotent("CREATE INDEX without IF NOT EXISTS")
+		fix := "CREATE INDEX IF NOT EXISTS"
+		if s.GetConcurrent() {
+			fix = "DROP INDEX CONCURRENTLY IF EXISTS first (a failed CONCURRENTLY build leaves an INVALID index behind, which IF NOT EXISTS alone would keep), then CREATE INDEX CONCURRENTLY IF NOT EXISTS"
+		}
+		c.notIdempotentFix("CREATE INDEX without IF NOT EXISTS", fix)
 	}
 }
 
@@ -551,7 +557,8 @@ func (c *check) drop(s *pg.DropStmt) {
 		c.report(RuleConcurrentlyInTransaction, concurrentlyRisk(c, "DROP INDEX CONCURRENTLY"))
 	}
 	if !s.GetMissingOk() {
-		c.notIdempotent("DROP without IF EXISTS")
+		kind := strings.ReplaceAll(strings.TrimPrefix(s.GetRemoveType().String(), "OBJECT_"), "_", " ")
+		c.notIdempotent("DROP " + kind + " without IF EXISTS")
 	}
 	if s.GetRemoveType() != pg.ObjectType_OBJECT_TABLE {
 		return
