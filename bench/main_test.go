@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/cortexerp/datalayer/bench"
+	"github.com/cortexerp/datalayer/dbtest"
 )
 
 // TestMain lets the tests start this test binary as a delaying proxy
-// (Config.ProxyProcess).
+// (Config.ProxyProcess) and runs them through dbtest.Main.
 func TestMain(m *testing.M) {
 	bench.ProxyMain()
-	os.Exit(m.Run())
+	os.Exit(dbtest.Main(m).Run())
 }
