@@ -19,6 +19,8 @@
 //	Outbox-Topic       the event's topic
 //	Outbox-Key         the event's key, when it has one
 //	Outbox-Created-At  when the event was written (RFC 3339, UTC)
+//
+// An event header of one of these names is replaced by the sink's.
 package jetstream
 
 import (
@@ -170,9 +172,11 @@ func (s *Sink) Deliver(ctx context.Context, e outbox.Event) error {
 		msg.Header.Set(k, v)
 	}
 	msg.Header.Set(HeaderTopic, e.Topic)
+	msg.Header.Del(HeaderKey)
 	if e.Key != "" {
 		msg.Header.Set(HeaderKey, e.Key)
 	}
+	msg.Header.Del(HeaderCreatedAt)
 	if !e.CreatedAt.IsZero() {
 		msg.Header.Set(HeaderCreatedAt, e.CreatedAt.UTC().Format(time.RFC3339Nano))
 	}

@@ -234,3 +234,29 @@ func TestEnsureStreamChecksItsConfigAndUpdates(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 10*time.Minute, st.CachedInfo().Config.Duplicates, "the window fits in MaxAge")
 }
+
+func TestTheSinksHeadersReplaceAnEventsOfTheSameName(t *testing.T) {
+	t.Parallel()
+	f := newNATS(t)
+	sink, err := jetstream.NewSink(f.js)
+	require.NoError(t, err)
+	e := event(9, "order.placed", "k")
+	e.Headers = map[string]string{natsjs.MsgIDHeader: "forged", jetstream.HeaderTopic: "forged", jetstream.HeaderKey: "forged", "X-Own": "kept"}
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	require.NoError(t, sink.Deliver(ctx, e))
+	msgs := f.messages(t)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "9", msgs[0].Header.Get(natsjs.MsgIDHeader))
+	require.Equal(t, "order.placed", msgs[0].Header.Get(jetstream.HeaderTopic))
+	require.Equal(t, "k", msgs[0].Header.Get(jetstream.HeaderKey))
+	require.Equal(t, "kept", msgs[0].Header.Get("X-Own"))
+
+	// Without a key, an event's Outbox-Key header does not pass for one.
+	e = event(10, "order.placed", "")
+	e.Headers = map[string]string{jetstream.HeaderKey: "forged"}
+	require.NoError(t, sink.Deliver(ctx, e))
+	msgs = f.messages(t)
+	require.Len(t, msgs, 2)
+	require.Empty(t, msgs[1].Header.Values(jetstream.HeaderKey))
+}
