@@ -164,3 +164,19 @@ func TestTxRefusesWithMaxConns(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, out, "dbtest: WithMaxConns applies to New, not Tx (its pool is shared)")
 }
+
+func TestPoolSizeZeroClonesOnDemand(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "pass", "", dbtest.PoolSizeEnv+"=0")
+	require.NoError(t, err, out)
+	db := databaseLine.FindStringSubmatch(out)[1]
+	require.True(t, strings.HasSuffix(db, "_1"), "the test's database is the first and only clone: %s", db)
+	require.Empty(t, databasesOf(t, owner(db)))
+}
+
+func TestBadPoolSizeNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "pass", "", dbtest.PoolSizeEnv+"=many")
+	require.Error(t, err)
+	require.Contains(t, out, `dbtest: DBTEST_POOL_SIZE="many": want a number of databases from 0 to 64`)
+}
