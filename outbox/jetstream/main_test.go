@@ -1,6 +1,8 @@
 package jetstream_test
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -10,7 +12,12 @@ import (
 )
 
 // TestMain fails the run if a test leaves a goroutine behind (a relay or a
-// NATS connection not closed), dbtest's shared server aside.
+// NATS connection not closed), dbtest's shared server aside. With childEnv
+// set it is the relay child of a test instead.
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		fmt.Fprintln(os.Stderr, relayChild())
+		os.Exit(1)
+	}
 	goleak.VerifyTestMain(dbtest.Main(m), leakcheck.SharedServer()...)
 }

@@ -193,22 +193,29 @@ func TestARedeliveryAfterTheAckIsDroppedByJetStream(t *testing.T) {
 // TestARelayKilledBetweenTheAckAndTheMarkRedelivers.
 const childEnv = "JETSTREAM_TEST_RELAY_CHILD"
 
-// TestRelayChild is the child process: a relay that delivers to JetStream,
-// prints "acked ID" after each acknowledgement, and after the third one
-// hangs, holding its claim transaction open, until it is killed.
-func TestRelayChild(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
-		t.Skip("run by TestARelayKilledBetweenTheAckAndTheMarkRedelivers")
-	}
+// relayChild is the child process of
+// TestARelayKilledBetweenTheAckAndTheMarkRedelivers (TestMain runs it when
+// childEnv is set): a relay that delivers to JetStream, prints "acked ID"
+// after each acknowledgement, and after the third one hangs, holding its
+// claim transaction open, until it is killed. It returns only on failure.
+func relayChild() error {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, os.Getenv("CHILD_DATABASE_URL"))
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	nc, err := nats.Connect(os.Getenv("CHILD_NATS_URL"))
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	js, err := natsjs.New(nc)
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	sink, err := jetstream.NewSink(js)
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	acked := 0
 	hang := outbox.SinkFunc(func(ctx context.Context, e outbox.Event) error {
 		if err := sink.Deliver(ctx, e); err != nil {
@@ -222,9 +229,11 @@ func TestRelayChild(t *testing.T) {
 		return nil
 	})
 	relay, err := outbox.NewRelay(pool, hang, outbox.WithWorkers(1), outbox.WithBatchSize(8), outbox.WithSinkTimeout(time.Hour))
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	_, err = relay.Drain(ctx)
-	t.Fatalf("the relay finished (%v) instead of hanging", err)
+	return fmt.Errorf("the relay finished (%v) instead of hanging", err)
 }
 
 func TestARelayKilledBetweenTheAckAndTheMarkRedelivers(t *testing.T) {
@@ -239,7 +248,7 @@ func TestARelayKilledBetweenTheAckAndTheMarkRedelivers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRelayChild$", "-test.count=1")
+	cmd := exec.CommandContext(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DATABASE_URL="+dbURL, "CHILD_NATS_URL="+f.url)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
