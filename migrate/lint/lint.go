@@ -4,8 +4,7 @@
 // parser (libpg_query through pg_query_go), before up ever runs them.
 //
 // Every statement of every migration is split the way goose will split it
-// (goose's own parser, through a database/sql driver that records and runs
-// nothing) and parsed by PostgreSQL's grammar, so a syntax error or a $$
+// (goose's own parser, through internal/goosesplit) and parsed by PostgreSQL's grammar, so a syntax error or a $$
 // body without -- +goose StatementBegin is a finding, with its file and
 // line. The statements that parse are checked against the rules of [Rules]:
 // operations that lock or rewrite a busy table (an index built without
@@ -30,7 +29,6 @@ package lint
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,6 +36,8 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/cortexerp/datalayer/internal/goosesplit"
 )
 
 // Finding is one problem in one statement of a migration.
@@ -74,47 +74,30 @@ func Check(fsys fs.FS) (*Report, error) {
 	if fsys == nil {
 		return nil, errors.New("lint: fsys must not be nil")
 	}
-	goFiles, err := fs.Glob(fsys, "*.go")
-	if err != nil {
-		return nil, fmt.Errorf("lint: %w", err)
-	}
-	rec := &recorder{}
-	db := sql.OpenDB(rec)
-	db.SetMaxOpenConns(1)
-	defer func() { _ = db.Close() }() // the recorder holds nothing
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithDisableVersioning(true),
-		goose.WithExcludeNames(goFiles),
-	)
-	if errors.Is(err, goose.ErrNoMigrations) {
+	files, goFiles, err := goosesplit.SQLFiles(fsys)
+	if errors.Is(err, goose.ErrNoMigrations) || err == nil && len(files) == 0 {
 		return nil, errors.New("lint: no SQL migration files (00001_name.sql …) at the root of the migrations directory")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lint: %w (migrate validate names each problem)", err)
 	}
-	rep := &Report{Skipped: goFiles}
+	rep := &Report{Files: files, Skipped: goFiles}
 	l := &linter{checks: map[string]*notNullCheck{}}
 	ctx := context.Background()
-	for _, src := range p.ListSources() {
-		file := strings.TrimPrefix(src.Path, "./")
-		data, err := fs.ReadFile(fsys, src.Path)
+	for _, file := range files {
+		data, err := fs.ReadFile(fsys, file)
 		if err != nil {
 			return nil, fmt.Errorf("lint: %w", err)
 		}
-		rep.Files = append(rep.Files, file)
-		var up, down []sent
-		_, err = p.ApplyVersion(ctx, src.Version, true)
+		up, err := goosesplit.File(ctx, fsys, file, true)
+		var down []goosesplit.Statement
 		if err == nil {
-			up = rec.take()
-			_, err = p.ApplyVersion(ctx, src.Version, false)
-			down = rec.take()
+			down, err = goosesplit.File(ctx, fsys, file, false)
 		}
 		if err != nil {
-			rec.take()
 			rep.Findings = append(rep.Findings, Finding{
 				File: file, Line: 1, Rule: RuleSyntax,
-				Risk: "goose cannot split this file into statements: " + gooseCause(err, src.Path).Error(),
+				Risk: "goose cannot split this file into statements: " + gooseCause(err, file).Error(),
 				Fix:  "see goose's annotations: -- +goose Up, -- +goose Down, -- +goose StatementBegin/StatementEnd",
 			})
 			continue
@@ -155,7 +138,7 @@ type statement struct {
 // statement's lines as they are (trimmed as a whole), so its text is found
 // verbatim, in order, from the section it belongs to. A statement that
 // cannot be found (ENVSUB rewrote it) takes the line after the previous one.
-func locate(lines []string, sents []sent, up bool, from int) ([]*statement, int) {
+func locate(lines []string, sents []goosesplit.Statement, up bool, from int) ([]*statement, int) {
 	text := strings.Join(lines, "\n")
 	// offset of the start of each line
 	starts := make([]int, len(lines)+1)
@@ -169,11 +152,11 @@ func locate(lines []string, sents []sent, up bool, from int) ([]*statement, int)
 	cursor := starts[min(from, len(lines))]
 	var out []*statement
 	for _, s := range sents {
-		st := &statement{sql: s.sql, inTx: s.inTx, up: up}
-		if off := findAtLineStart(text, s.sql, cursor); off >= 0 {
+		st := &statement{sql: s.SQL, inTx: s.InTx, up: up}
+		if off := findAtLineStart(text, s.SQL, cursor); off >= 0 {
 			st.line = lineAt(off) + 1
-			st.endLine = lineAt(off+len(s.sql)-1) + 1
-			cursor = off + len(s.sql)
+			st.endLine = lineAt(off+len(s.SQL)-1) + 1
+			cursor = off + len(s.SQL)
 		} else {
 			st.line = lineAt(cursor) + 1
 			st.endLine = st.line
@@ -236,7 +219,7 @@ func splitLines(data string) []string {
 }
 
 // file lints one migration: its Up statements, then its Down statements.
-func (l *linter) file(file, data string, up, down []sent) []Finding {
+func (l *linter) file(file, data string, up, down []goosesplit.Statement) []Finding {
 	lines := splitLines(data)
 	ups, end := locate(lines, up, true, 0)
 	from := end
