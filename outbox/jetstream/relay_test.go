@@ -233,7 +233,7 @@ func relayChild() error {
 		return err
 	}
 	_, err = relay.Drain(ctx)
-	return fmt.Errorf("the relay finished (%v) instead of hanging", err)
+	return fmt.Errorf("the relay finished instead of hanging: %w", err)
 }
 
 func TestARelayKilledBetweenTheAckAndTheMarkRedelivers(t *testing.T) {
