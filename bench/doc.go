@@ -24,7 +24,8 @@
 //     per-row ProductCreate inserts in one unit of work, and through
 //     psql \copy from a CSV file, interleaved, median of the repetitions.
 //   - Database set-up: a dbtest-style database cloned from a migrated template
-//     (pgtestdb, as dbtest.New does) against a fresh database migrated from
+//     (pgtestdb, as dbtest.New does when no clone made ahead is ready)
+//     against a fresh database migrated from
 //     scratch, and migrate up of the whole schema, median of the repetitions.
 //
 // The Report prints as a text table (Report.WriteText), as the Markdown of

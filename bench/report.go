@@ -365,7 +365,7 @@ func (w setupWay) vsClone(s SetupResult) Spread {
 func (r *Report) setupWays() []setupWay {
 	s := r.Setup
 	ways := []setupWay{
-		{"dbtest-style clone (pgtestdb)", "dbtest-style: pgtestdb clones the migrated template (`CREATE DATABASE … TEMPLATE`), as `dbtest.New` does", s.Clone, s.reps.clone},
+		{"dbtest-style clone (pgtestdb)", "dbtest-style: pgtestdb clones the migrated template (`CREATE DATABASE … TEMPLATE`), as `dbtest.New` does when no clone made ahead is ready (`go test ./dbtest -bench New` measures both)", s.Clone, s.reps.clone},
 		{"fresh database + migrate up", "fresh: `CREATE DATABASE`, then migrate up", s.Fresh, s.reps.fresh},
 		{"  of which CREATE DATABASE", "… of which `CREATE DATABASE` (from template1)", s.CreateDB, s.reps.createDB},
 		{fmt.Sprintf("  of which migrate up (%d migrations)", s.Migrations), fmt.Sprintf("… of which migrate up (%d migrations: open, up, close)", s.Migrations), s.MigrateUp, s.reps.migrateUp},

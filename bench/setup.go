@@ -32,7 +32,8 @@ type SetupResult struct {
 	// migrated the template (once per schema and server).
 	FirstClone time.Duration
 	// Clone is the median dbtest-style call: pgtestdb clones the migrated
-	// template (CREATE DATABASE … TEMPLATE), as dbtest.New does.
+	// template (CREATE DATABASE … TEMPLATE), as dbtest.New does when no
+	// clone made ahead is ready.
 	Clone time.Duration
 	// Fresh is the median of CREATE DATABASE followed by migrate up.
 	Fresh time.Duration
