@@ -122,11 +122,31 @@ func TestRules(t *testing.T) {
 		{"ADD COLUMN NOT NULL with a default is fine", []string{
 			"-- +goose Up\nALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT '';\n"},
 			[]string{}},
-		{"ADD COLUMN NOT NULL as an identity is fine", []string{
+		{"ADD COLUMN NOT NULL as an identity has its values (it rewrites the table: add-column-rewrite)", []string{
 			"-- +goose Up\nALTER TABLE customers ADD COLUMN n bigint NOT NULL GENERATED ALWAYS AS IDENTITY;\n"},
-			[]string{}},
+			[]string{"00002_b.sql:2: add-column-rewrite"}},
 		{"a nullable ADD COLUMN is fine", []string{
 			"-- +goose Up\nALTER TABLE orders ADD COLUMN note text;\n"},
+			[]string{}},
+
+		// add-column-rewrite
+		{"ADD COLUMN with a volatile default", []string{
+			"-- +goose Up\nALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();\n"},
+			[]string{"00002_b.sql:2: add-column-rewrite"}},
+		{"ADD COLUMN with a volatile call inside its default", []string{
+			"-- +goose Up\nALTER TABLE orders ADD COLUMN code text DEFAULT 'o-' || (random() * 1000)::int::text;\n"},
+			[]string{"00002_b.sql:2: add-column-rewrite"}},
+		{"ADD COLUMN bigserial", []string{
+			"-- +goose Up\nALTER TABLE orders ADD COLUMN seq bigserial;\n"},
+			[]string{"00002_b.sql:2: add-column-rewrite"}},
+		{"ADD COLUMN stored generated", []string{
+			"-- +goose Up\nALTER TABLE orders ADD COLUMN total2 numeric GENERATED ALWAYS AS (total * 2) STORED;\n"},
+			[]string{"00002_b.sql:2: add-column-rewrite"}},
+		{"ADD COLUMN with a stable default (now()) is fine", []string{
+			"-- +goose Up\nALTER TABLE orders ADD COLUMN seen_at timestamptz NOT NULL DEFAULT now();\n"},
+			[]string{}},
+		{"a volatile default on a table the migration created is fine", []string{
+			"-- +goose Up\nCREATE TABLE t (n int);\nALTER TABLE t ADD COLUMN token uuid DEFAULT gen_random_uuid();\n"},
 			[]string{}},
 
 		// alter-column-type

@@ -20,6 +20,7 @@ const (
 	RuleStatementBegin            = "statement-begin"
 	RuleCreateIndexConcurrently   = "create-index-concurrently"
 	RuleAddColumnNotNull          = "add-column-not-null"
+	RuleAddColumnRewrite          = "add-column-rewrite"
 	RuleAlterColumnType           = "alter-column-type"
 	RuleSetNotNull                = "set-not-null"
 	RuleConstraintNotValid        = "constraint-not-valid"
@@ -54,6 +55,9 @@ var rules = []Rule{
 	{RuleAddColumnNotNull, "ALTER TABLE orders ADD COLUMN region text NOT NULL;",
 		"adding a NOT NULL column without a default fails as soon as the table has a row",
 		"add a constant DEFAULT (instant since PostgreSQL 11), or add the column nullable, backfill it, then SET NOT NULL behind a validated CHECK", true},
+	{RuleAddColumnRewrite, "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+		"adding a column whose default is volatile (gen_random_uuid(), random(), clock_timestamp(), a serial's nextval()), an identity or a stored generated column rewrites the whole table under an ACCESS EXCLUSIVE lock",
+		"add the column without a default (or with a constant one), then ALTER COLUMN … SET DEFAULT for new rows and backfill the old ones in batches", true},
 	{RuleAlterColumnType, "ALTER TABLE orders ALTER COLUMN total TYPE numeric(16, 2);",
 		"changing a column's type takes an ACCESS EXCLUSIVE lock and, unless the types are binary-compatible, rewrites the table and its indexes",
 		"add a new column, backfill it in batches, switch the code over, then drop the old column in a later migration", true},
@@ -468,6 +472,85 @@ func (c *check) addColumn(table string, existing bool, cmd *pg.AlterTableCmd) {
 	if notNull && !hasDefault {
 		c.report(RuleAddColumnNotNull, fmt.Sprintf("adding %s.%s NOT NULL without a default fails as soon as %s has a row", table, def.GetColname(), table))
 	}
+	if why := rewrites(def); why != "" {
+		c.report(RuleAddColumnRewrite, fmt.Sprintf("adding %s.%s rewrites the whole of %s under an ACCESS EXCLUSIVE lock: %s", table, def.GetColname(), table, why))
+	}
+}
+
+// volatile are the built-in volatile functions a column default commonly
+// calls; a default calling one is computed row by row, rewriting the table.
+// (A function of the project's own may be volatile too: the linter cannot
+// know without the database.)
+var volatile = []string{"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
+	"clock_timestamp", "timeofday", "nextval", "txid_current", "pg_current_xact_id"}
+
+// rewrites says why adding the column def rewrites the table, or "".
+func rewrites(def *pg.ColumnDef) string {
+	names := def.GetTypeName().GetNames()
+	if len(names) > 0 {
+		switch t := names[len(names)-1].GetString_().GetSval(); t {
+		case "serial", "bigserial", "smallserial", "serial2", "serial4", "serial8":
+			return "a " + t + " column's nextval() default is computed for every row"
+		}
+	}
+	if def.GetIdentity() != "" {
+		return "an identity column is numbered row by row"
+	}
+	exprs := []*pg.Node{def.GetRawDefault()}
+	for _, cn := range def.GetConstraints() {
+		con := cn.GetConstraint()
+		switch con.GetContype() {
+		case pg.ConstrType_CONSTR_IDENTITY:
+			return "an identity column is numbered row by row"
+		case pg.ConstrType_CONSTR_GENERATED:
+			return "a stored generated column is computed for every row"
+		case pg.ConstrType_CONSTR_DEFAULT:
+			exprs = append(exprs, con.GetRawExpr())
+		}
+	}
+	for _, e := range exprs {
+		if f := volatileCall(e); f != "" {
+			return "its default calls " + f + "(), which is volatile, so it is computed for every row"
+		}
+	}
+	return ""
+}
+
+// volatileCall finds a call of a [volatile] function in an expression.
+func volatileCall(n *pg.Node) string {
+	if n == nil {
+		return ""
+	}
+	var next []*pg.Node
+	switch {
+	case n.GetFuncCall() != nil:
+		f := n.GetFuncCall()
+		if parts := f.GetFuncname(); len(parts) > 0 {
+			if name := parts[len(parts)-1].GetString_().GetSval(); slices.Contains(volatile, name) {
+				return name
+			}
+		}
+		next = f.GetArgs()
+	case n.GetTypeCast() != nil:
+		next = []*pg.Node{n.GetTypeCast().GetArg()}
+	case n.GetAExpr() != nil:
+		next = []*pg.Node{n.GetAExpr().GetLexpr(), n.GetAExpr().GetRexpr()}
+	case n.GetCoalesceExpr() != nil:
+		next = n.GetCoalesceExpr().GetArgs()
+	case n.GetBoolExpr() != nil:
+		next = n.GetBoolExpr().GetArgs()
+	case n.GetCaseExpr() != nil:
+		next = []*pg.Node{n.GetCaseExpr().GetArg(), n.GetCaseExpr().GetDefresult()}
+		for _, w := range n.GetCaseExpr().GetArgs() {
+			next = append(next, w.GetCaseWhen().GetExpr(), w.GetCaseWhen().GetResult())
+		}
+	}
+	for _, m := range next {
+		if f := volatileCall(m); f != "" {
+			return f
+		}
+	}
+	return ""
 }
 
 func (c *check) addConstraint(rel *pg.RangeVar, existing bool, con *pg.Constraint) {
