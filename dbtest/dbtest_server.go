@@ -147,27 +147,37 @@ func newProc(srv *localpg.Server) (*proc, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	owner := binary.BigEndian.Uint32(id[:])
+	// Every session of the process carries its owner's name, so that a sweep
+	// can wait for the last of a dead owner's sessions (a CREATE DATABASE
+	// still running when it was killed) to end.
+	app := ownerApp(owner)
 	pcfg, err := pgxpool.ParseConfig(srv.URL())
 	if err != nil {
 		return nil, secret.Error(fmt.Errorf("parse the server's URL: %w", err))
 	}
 	pcfg.MaxConns = int32(max(4, 2*size))
+	pcfg.ConnConfig.RuntimeParams["application_name"] = app
 	admin, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, secret.Error(fmt.Errorf("open the admin pool: %w", err))
 	}
-	var id [4]byte
-	_, _ = rand.Read(id[:])
 	p := &proc{
-		srv: srv, base: base, admin: admin, size: size,
-		owner:     binary.BigEndian.Uint32(id[:]),
+		srv: srv, base: base, admin: admin, size: size, owner: owner,
 		keep:      srv.Source() == localpg.SourceEnv,
 		drop:      make(chan struct{}, max(2, size)),
 		templates: map[string]*template{},
 	}
 	// The lock lives in the database "postgres" whatever the URL names, so
 	// that every process on the server sees every other's.
-	lock, err := pgx.Connect(ctx, srv.URLFor("postgres"))
+	lcfg, err := pgx.ParseConfig(srv.URLFor("postgres"))
+	var lock *pgx.Conn
+	if err == nil {
+		lcfg.RuntimeParams["application_name"] = app
+		lock, err = pgx.ConnectConfig(ctx, lcfg)
+	}
 	if err == nil {
 		_, err = lock.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", int32(ownerLockClass), int32(p.owner))
 	}
@@ -187,6 +197,9 @@ func newProc(srv *localpg.Server) (*proc, error) {
 	}
 	return p, nil
 }
+
+// ownerApp is the application_name of owner's admin sessions.
+func ownerApp(owner uint32) string { return fmt.Sprintf("dbtest_%08x", owner) }
 
 // prefix is the start of this process's database names.
 func (p *proc) prefix() string { return fmt.Sprintf("dbtest_%08x_", p.owner) }
@@ -255,6 +268,14 @@ func (p *proc) sweep() {
 		}
 		if !gone {
 			continue // a test process that runs now
+		}
+		var sessions int
+		err := p.admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", ownerApp(owner)).Scan(&sessions)
+		if err != nil || sessions > 0 {
+			// Its last statements still run (a CREATE DATABASE, say): the
+			// next sweep will drop what they leave.
+			_, _ = p.lock.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", int32(ownerLockClass), int32(owner))
+			continue
 		}
 		for _, db := range dbs {
 			if err := p.dropNow(ctx, db); err != nil {
