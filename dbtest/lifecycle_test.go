@@ -193,3 +193,11 @@ func TestBadPoolSizeNamesTheVariable(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, out, `dbtest: DBTEST_POOL_SIZE="many": want a number of databases from 0 to 64`)
 }
+
+func TestUnreachableOptInNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	out, err := runChild(t, "pass", "", dbtest.DatabaseURLEnv+"=postgres://nobody:s3cret@127.0.0.1:1/x?connect_timeout=2")
+	require.Error(t, err)
+	require.Contains(t, out, "dbtest: start a PostgreSQL server: localpg: connect to the server of DBTEST_DATABASE_URL")
+	require.NotContains(t, out, "s3cret")
+}
