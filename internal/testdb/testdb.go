@@ -152,12 +152,20 @@ func (t *TB) Run(f func() *pgtestdb.Config) (*pgtestdb.Config, error) {
 	return c, nil
 }
 
-// Finish runs the cleanups, last registered first.
+// Finish runs the cleanups, last registered first, on a goroutine of their
+// own, so that a Fatalf in one (a drop that fails) ends only that goroutine;
+// Failed then reports it.
 func (t *TB) Finish() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
+	cleanups := t.cleanups
 	t.cleanups = nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+	<-done
 }
 
 // Template gets or creates, through pgtestdb, the template that m migrates
@@ -168,6 +176,9 @@ func Template(base pgtestdb.Config, m pgtestdb.Migrator) (string, error) {
 	tb := &TB{}
 	inst, err := tb.Run(func() *pgtestdb.Config { return pgtestdb.Custom(tb, base, m) })
 	tb.Finish()
+	if err == nil && tb.Failed() {
+		err = fmt.Errorf("drop the instance pgtestdb made with the template: %s", tb.msg)
+	}
 	if err != nil {
 		return "", err
 	}
