@@ -18,10 +18,10 @@ help: ## list the targets
 
 # SQLC_CONFIGS are the sqlc configs make generate runs, each with the folder
 # it writes: the application's (sqlc.yaml → dbgen) and the benchmarks' own.
-SQLC_CONFIGS := sqlc.yaml:dbgen bench/tpcb/sqlc.yaml:bench/tpcb/tpcbgen
+SQLC_CONFIGS := sqlc.yaml:dbgen internal/bench/tpcb/sqlc.yaml:internal/bench/tpcb/tpcbgen
 
 .PHONY: generate
-generate: ## regenerate dbgen/ (from db/) and bench/tpcb/tpcbgen (sqlc); drops the files sqlc no longer writes
+generate: ## regenerate dbgen/ (from db/) and internal/bench/tpcb/tpcbgen (sqlc); drops the files sqlc no longer writes
 	@GO=$(GO) tools/generate.sh $(SQLC_CONFIGS)
 
 .PHONY: verify
@@ -40,9 +40,9 @@ verify: ## sqlc diff + sqlc vet + go vet + gofmt + golangci-lint + migrate valid
 # (timeouts, retries, deadlocks, concurrent workloads). The race detector
 # slows them down and changes their timing (it even delays every exit by a
 # second), which can hide an ordering bug: test-norace runs them once more
-# without it. Left out: internal/... (pure functions). A directory that is
+# without it. Left out: the rest of internal/ (pure functions). A directory that is
 # gone (the example taken out, say) is skipped.
-NORACE_DIRS := localpg dbtest integration uow cmd/migrate provider migrate outbox erp bench
+NORACE_DIRS := localpg dbtest integration uow cmd/migrate provider migrate outbox erp internal/bench
 NORACE_PKGS := $(foreach d,$(NORACE_DIRS),$(if $(wildcard $(d)/*_test.go),./$(d)/...))
 
 .PHONY: test
@@ -113,7 +113,7 @@ remove-example: ## take the example ERP out (erp/, cmd/demo, its db/ files, dbge
 
 .PHONY: bench
 bench: ## side-by-side benchmarks vs hand-written pgx and pgbench (BENCH_FLAGS=-out=docs/BENCHMARKS.md to record)
-	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
+	$(GO) run ./cmd/bench $(BENCH_FLAGS)
 
 # MIGRATE_FLAGS go to every migrate-* run: MIGRATE_FLAGS="-db analytics -dir db/analytics".
 .PHONY: migrate-up

@@ -41,7 +41,7 @@ example=(
   integration/pgbouncer_workload_test.go
   # The bench's bulk load into the example's products table; the bench runs
   # without it and says so.
-  bench/load_products.go
+  internal/bench/load_products.go
 )
 
 present=()

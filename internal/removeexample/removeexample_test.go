@@ -198,7 +198,7 @@ func sampleExcerpt(t *testing.T, file string) string {
 // and the starter builds.
 func checkRemoved(ctx context.Context, t *testing.T, root, repo string, env []string) {
 	t.Helper()
-	for _, gone := range []string{"erp", "cmd/demo", "bench/load_products.go", "integration/usersday_test.go"} {
+	for _, gone := range []string{"erp", "cmd/demo", "internal/bench/load_products.go", "integration/usersday_test.go"} {
 		require.NoFileExists(t, filepath.Join(repo, gone))
 		require.NoDirExists(t, filepath.Join(repo, gone))
 	}

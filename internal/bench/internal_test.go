@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cortexerp/datalayer/bench/tpcb/tpcbgen"
 	"github.com/cortexerp/datalayer/dbtest"
+	"github.com/cortexerp/datalayer/internal/bench/tpcb/tpcbgen"
 )
 
 const pgbenchOutput = `pgbench (15.20 (Debian 15.20-0+deb12u1))
@@ -267,7 +267,7 @@ func TestExecQueueQueuesTypedWritesAndRefusesReads(t *testing.T) {
 	require.ErrorIs(t, err, errNotQueueable)
 }
 
-// tpcbSchema is bench/tpcb/schema.sql as a goose migration, for dbtest.
+// tpcbSchema is internal/bench/tpcb/schema.sql as a goose migration, for dbtest.
 func tpcbSchema(t testing.TB) fstest.MapFS {
 	t.Helper()
 	schema, err := os.ReadFile("tpcb/schema.sql")
@@ -325,7 +325,7 @@ func TestSchemaMatchesPgbench(t *testing.T) {
 // connection, for profiling the client side: -benchmem counts allocations,
 // "trips/op" the round trips, -cpuprofile and -memprofile say where they go.
 //
-//	go test ./bench -run '^$' -bench Transaction -benchmem
+//	go test ./internal/bench -run '^$' -bench Transaction -benchmem
 func BenchmarkTransaction(b *testing.B) {
 	const scale = 1
 	names := map[Variant]string{PgxBegin: "a-pgx-begin", PgxBeginFunc: "b-pgx-beginfunc", UowTyped: "c-uow-typed", UowBatch: "d-uow-batch", UowWriteBehind: "e-uow-writebehind"}

@@ -1,9 +1,9 @@
-// Command bench runs the side-by-side benchmarks of package bench (the kit
+// Command bench runs the side-by-side benchmarks of internal/bench (the kit
 // vs hand-written pgx vs pgbench) against one PostgreSQL server and prints
 // the results; with -out it also writes them into a Markdown document and an
 // SVG chart beside it.
 //
-//	go run ./bench/cmd/bench -scale 10 -duration 8s -rounds 4 -clients 1,4,16 -rtt 0,1ms -out docs/BENCHMARKS.md
+//	go run ./cmd/bench -scale 10 -duration 8s -rounds 4 -clients 1,4,16 -rtt 0,1ms -out docs/BENCHMARKS.md
 //
 // It uses the server in DATABASE_URL when set, else starts one from the local
 // PostgreSQL binaries (see package localpg); pgbench and psql must be
@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cortexerp/datalayer/bench"
+	"github.com/cortexerp/datalayer/internal/bench"
 )
 
 // The charts' file names, written beside the -out document.
@@ -76,7 +76,7 @@ func run(args []string) int {
 	cfg := bench.Config{
 		Scale: *scale, Duration: *duration, Rounds: *rounds, Clients: cl, RTTs: rt, RTTClients: *rttClients, ProxyProcess: true,
 		CopyRows: *copyRows, CopyReps: *copyReps, SetupReps: *setupReps,
-		Command:  strings.TrimSpace("go run ./bench/cmd/bench " + strings.Join(args, " ")),
+		Command:  strings.TrimSpace("go run ./cmd/bench " + strings.Join(args, " ")),
 		Progress: os.Stderr,
 	}
 	if *quiet {

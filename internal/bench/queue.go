@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/cortexerp/datalayer/bench/tpcb/tpcbgen"
+	"github.com/cortexerp/datalayer/internal/bench/tpcb/tpcbgen"
 	"github.com/cortexerp/datalayer/uow"
 )
 

@@ -50,7 +50,7 @@ type Config struct {
 	// PATH, else under /usr/lib/postgresql/*/bin (the newest).
 	Pgbench, Psql string
 	// Command is the command line recorded in the report (e.g. "go run
-	// ./bench/cmd/bench -scale 10"). Default: none.
+	// ./cmd/bench -scale 10"). Default: none.
 	Command string
 	// Progress receives one line per finished step. Default: discarded.
 	Progress io.Writer

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cortexerp/datalayer/bench/tpcb/tpcbgen"
+	"github.com/cortexerp/datalayer/internal/bench/tpcb/tpcbgen"
 	"github.com/cortexerp/datalayer/uow"
 )
 

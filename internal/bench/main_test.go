@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cortexerp/datalayer/bench"
 	"github.com/cortexerp/datalayer/dbtest"
+	"github.com/cortexerp/datalayer/internal/bench"
 )
 
 // TestMain lets the tests start this test binary as a delaying proxy
