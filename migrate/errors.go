@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 
+	"github.com/cortexerp/datalayer/internal/goosesplit"
+
 	"github.com/cortexerp/datalayer/internal/secret"
 )
 
@@ -56,7 +58,8 @@ func (m *Migrator) noTxReport(src *goose.Source, direction string, cause error) 
 	if src.Type != goose.TypeSQL || direction != string(DirectionUp) {
 		return ""
 	}
-	stmts, inTx, err := sqlStatements(context.Background(), m.fsys, src.Path, src.Version)
+	// As sent (ENVSUB substituted), to find the failed one; only its number is reported.
+	stmts, inTx, _, err := sqlStatements(context.Background(), m.fsys, src.Path, goosesplit.Substitute)
 	if err != nil || inTx {
 		return ""
 	}

@@ -3,16 +3,13 @@ package migrate
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"database/sql/driver"
-	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
-	"sync"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/cortexerp/datalayer/internal/goosesplit"
 )
 
 // Planned is one migration [Migrator.PlanUp] says Up would apply.
@@ -29,8 +26,13 @@ type Planned struct {
 	// commit on their own.
 	Transaction bool
 	// Statements are the SQL statements of its Up section, in the order Up
-	// sends them (BEGIN and COMMIT not included).
+	// sends them (BEGIN and COMMIT not included). Under EnvSub their ${VAR}
+	// are as written.
 	Statements []string
+	// EnvSub reports a file with -- +goose ENVSUB ON: Up fills its ${VAR}
+	// from the environment, but Statements keep them as written, so that a
+	// value from the environment (a password) never shows in a plan.
+	EnvSub bool
 }
 
 // Plan is what Up would do: [Migrator.PlanUp]'s answer.
@@ -108,7 +110,7 @@ func (m *Migrator) planUp(ctx context.Context) (Plan, error) {
 	for _, s := range pending {
 		p := Planned{Version: s.Version, File: baseName(s.Path), Go: s.Type == goose.TypeGo}
 		if !p.Go {
-			if p.Statements, p.Transaction, err = sqlStatements(ctx, m.fsys, s.Path, s.Version); err != nil {
+			if p.Statements, p.Transaction, p.EnvSub, err = sqlStatements(ctx, m.fsys, s.Path, goosesplit.AsWritten); err != nil {
 				return Plan{}, fmt.Errorf("%s: %w", p.File, parseCause(err, s.Path))
 			}
 		}
@@ -118,115 +120,18 @@ func (m *Migrator) planUp(ctx context.Context) (Plan, error) {
 }
 
 // sqlStatements returns the Up statements of one SQL migration, as goose
-// would send them, and whether it runs them in a transaction: goose runs
-// the file against a driver that records instead of executing.
-func sqlStatements(ctx context.Context, fsys fs.FS, file string, version int64) ([]string, bool, error) {
-	rec := &recorder{}
-	db := sql.OpenDB(recordingConnector{rec})
-	defer func() { _ = db.Close() }() // a recorder: nothing to release
-	sub, err := fs.Sub(fsys, pathDir(file))
+// would send them, whether it runs them in a transaction, and whether the
+// file substitutes ${VAR} from the environment (-- +goose ENVSUB ON); env
+// says whether to substitute them or leave them as written (for a plan,
+// where a value from the environment, a password, must never show).
+func sqlStatements(ctx context.Context, fsys fs.FS, file string, env goosesplit.Env) ([]string, bool, bool, error) {
+	m, err := goosesplit.Split(ctx, fsys, file, true, env)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, onlyFile{sub, baseName(file)},
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithDisableVersioning(true),
-	)
-	if err != nil {
-		return nil, false, err
+	stmts := make([]string, len(m.Statements))
+	for i, st := range m.Statements {
+		stmts[i] = st.SQL
 	}
-	if _, err := p.ApplyVersion(ctx, version, true); err != nil {
-		return nil, false, err
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return rec.statements, rec.began, nil
-}
-
-func pathDir(file string) string {
-	if i := strings.LastIndex(file, "/"); i >= 0 {
-		return file[:i]
-	}
-	return "."
-}
-
-// onlyFile is fsys showing one migration file, so that goose parses no
-// other (a Go file it could not run, a file that does not parse).
-type onlyFile struct {
-	fs.FS
-	name string
-}
-
-func (o onlyFile) Open(name string) (fs.File, error) {
-	if name != "." && name != o.name {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return o.FS.Open(name)
-}
-
-func (o onlyFile) ReadDir(name string) ([]fs.DirEntry, error) {
-	entries, err := fs.ReadDir(o.FS, name)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(entries, func(e fs.DirEntry) bool { return e.Name() != o.name }), nil
-}
-
-func (o onlyFile) Glob(pattern string) ([]string, error) {
-	names, err := fs.Glob(o.FS, pattern)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(names, func(n string) bool { return n != o.name }), nil
-}
-
-// recorder keeps what a recordingConnector was asked to run.
-type recorder struct {
-	mu         sync.Mutex
-	statements []string
-	began      bool
-}
-
-// recordingConnector is a database/sql driver that records every statement
-// and runs none.
-type recordingConnector struct{ rec *recorder }
-
-type recordingConn struct{ rec *recorder }
-
-var (
-	_ driver.Connector     = recordingConnector{}
-	_ driver.ExecerContext = recordingConn{}
-	_ driver.ConnBeginTx   = recordingConn{}
-	_ driver.Tx            = recordingConn{}
-)
-
-func (c recordingConnector) Connect(context.Context) (driver.Conn, error) {
-	return recordingConn(c), nil
-}
-func (c recordingConnector) Driver() driver.Driver { return recordingDriver(c) }
-
-type recordingDriver struct{ rec *recorder }
-
-func (d recordingDriver) Open(string) (driver.Conn, error) { return recordingConn(d), nil }
-
-func (c recordingConn) Prepare(string) (driver.Stmt, error) {
-	return nil, errors.New("recording driver: prepare not supported")
-}
-func (c recordingConn) Close() error { return nil }
-func (c recordingConn) Begin() (driver.Tx, error) {
-	return c.BeginTx(context.Background(), driver.TxOptions{})
-}
-func (c recordingConn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
-	c.rec.mu.Lock()
-	c.rec.began = true
-	c.rec.mu.Unlock()
-	return c, nil
-}
-func (c recordingConn) Commit() error   { return nil }
-func (c recordingConn) Rollback() error { return nil }
-func (c recordingConn) ExecContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
-	c.rec.mu.Lock()
-	c.rec.statements = append(c.rec.statements, query)
-	c.rec.mu.Unlock()
-	return driver.ResultNoRows, nil
+	return stmts, m.Tx, m.EnvSub, nil
 }

@@ -149,3 +149,24 @@ func TestFailingNoTransactionMigrationWithARepeatedStatementSaysLess(t *testing.
 		"and what ran stays applied: make the migration idempotent")
 	require.True(t, tableExists(t, sqlDB(t, url), "t1"))
 }
+
+func TestPlanUpLeavesEnvSubAsWritten(t *testing.T) {
+	t.Setenv("MIGRATE_PLAN_TEST_SECRET", "pw-from-env-9c1e")
+	ctx := t.Context()
+	url := emptyDB(t)
+	fsys := files("00001_a.sql", "-- +goose Up\n-- +goose ENVSUB ON\nCREATE TABLE a (id int);\nCOMMENT ON TABLE a IS '${MIGRATE_PLAN_TEST_SECRET}';\n-- +goose Down\nDROP TABLE a;\n")
+	m, err := migrate.Open(ctx, url, fsys)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+
+	plan, err := m.PlanUp(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []migrate.Planned{{Version: 1, File: "00001_a.sql", Transaction: true, EnvSub: true,
+		Statements: []string{"CREATE TABLE a (id int);", "COMMENT ON TABLE a IS '${MIGRATE_PLAN_TEST_SECRET}';"}}}, plan.Migrations)
+
+	_, err = m.Up(ctx)
+	require.NoError(t, err)
+	var comment string
+	require.NoError(t, sqlDB(t, url).QueryRowContext(ctx, "SELECT obj_description('a'::regclass, 'pg_class')").Scan(&comment))
+	require.Equal(t, "pw-from-env-9c1e", comment, "Up substitutes what the plan showed as written")
+}

@@ -3,8 +3,6 @@ package migrate
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/cortexerp/datalayer/internal/goosesplit"
 )
 
 // Validate checks the migrations at the root of fsys without a database:
@@ -51,23 +51,21 @@ func Validate(fsys fs.FS, opts ...Option) error {
 	var problems []error
 	var entries []numberedEntry
 	seen := map[int64]string{}
-	var skip []string // files goose must not see: unparsable, duplicate or Go
+	var sqlFiles []numberedEntry // the SQL files goose would run, each once
 	for _, f := range files {
 		v, err := goose.NumericComponent(f)
 		if err != nil || nameOf(f) == "" {
 			problems = append(problems, fmt.Errorf("%s: name must be NNNNN_name%s (goose would skip it)", f, path.Ext(f)))
-			skip = append(skip, f)
 			continue
 		}
 		if prev, dup := seen[v]; dup {
 			problems = append(problems, fmt.Errorf("%s: version %d already used by %s", f, v, prev))
-			skip = append(skip, f)
 			continue
 		}
 		seen[v] = f
 		entries = append(entries, numberedEntry{v, f})
-		if path.Ext(f) == ".go" {
-			skip = append(skip, f) // only its name can be checked without building it
+		if path.Ext(f) == ".sql" { // a Go file: only its name can be checked without building it
+			sqlFiles = append(sqlFiles, numberedEntry{v, f})
 		}
 	}
 	for _, gm := range cfg.goMigrations {
@@ -87,37 +85,23 @@ func Validate(fsys fs.FS, opts ...Option) error {
 	}
 	slices.SortFunc(entries, func(a, b numberedEntry) int { return cmp.Compare(a.version, b.version) })
 	problems = append(problems, checkNumbering(cfg.numbering, entries)...)
-	problems = append(problems, parseAll(fsys, skip)...)
+	slices.SortFunc(sqlFiles, func(a, b numberedEntry) int { return cmp.Compare(a.version, b.version) })
+	problems = append(problems, parseAll(fsys, sqlFiles)...)
 	if len(problems) > 0 {
 		return fmt.Errorf("validate: %w", errors.Join(problems...))
 	}
 	return nil
 }
 
-// parseAll runs each SQL migration up and down through goose against a
-// driver that executes nothing: goose's parser decides, exactly as it will
-// when migrating for real.
-func parseAll(fsys fs.FS, skip []string) []error {
-	db := sql.OpenDB(nullConnector{})
-	defer func() { _ = db.Close() }() // nullConnector: nothing to release
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithDisableVersioning(true),
-		goose.WithExcludeNames(skip),
-	)
-	if errors.Is(err, goose.ErrNoMigrations) {
-		return nil
-	}
-	if err != nil {
-		return []error{err}
-	}
+// parseAll splits each SQL migration up and down with goose's own parser
+// (goosesplit): goose decides, exactly as it will when migrating for real.
+func parseAll(fsys fs.FS, files []numberedEntry) []error {
 	ctx := context.Background()
 	var problems []error
-	for _, s := range p.ListSources() {
-		// An fs.FS path, where a backslash is part of the name (baseName splits on it).
-		file := path.Base(s.Path)
+	for _, f := range files {
+		file := f.file
 		var noDown noDownMark
-		if data, err := fs.ReadFile(fsys, s.Path); err == nil {
+		if data, err := fs.ReadFile(fsys, file); err == nil {
 			if err := checkAnnotations(file, data); err != nil {
 				problems = append(problems, err)
 				continue
@@ -128,20 +112,20 @@ func parseAll(fsys fs.FS, skip []string) []error {
 			problems = append(problems, fmt.Errorf("%s:%d: say why Down is empty after %s (%s the dropped rows cannot come back)", file, noDown.line, noDownAnnotation, noDownAnnotation))
 			continue
 		}
-		if _, err := p.ApplyVersion(ctx, s.Version, true); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
+		if _, err := goosesplit.File(ctx, fsys, file, true); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, file)))
 			continue
 		}
-		r, err := p.ApplyVersion(ctx, s.Version, false)
+		down, err := goosesplit.File(ctx, fsys, file, false)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, s.Path)))
+			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, file)))
 			continue
 		}
 		switch {
-		case r.Empty && noDown.line == 0:
+		case len(down) == 0 && noDown.line == 0:
 			problems = append(problems, fmt.Errorf("%s: Down section is empty: write the statements that undo Up after -- +goose Down, "+
 				"or say why it cannot be undone in a line %s REASON", file, noDownAnnotation))
-		case !r.Empty && noDown.line > 0:
+		case len(down) > 0 && noDown.line > 0:
 			problems = append(problems, fmt.Errorf("%s:%d: %s, but the Down section is not empty: remove one of them", file, noDown.line, noDownAnnotation))
 		}
 	}
@@ -245,41 +229,4 @@ func parseCause(err error, file string) error {
 		}
 		err = next
 	}
-}
-
-// nullConnector is a database/sql driver that accepts every statement and
-// runs none of them.
-type nullConnector struct{}
-
-func (nullConnector) Connect(context.Context) (driver.Conn, error) { return nullConn{}, nil }
-func (nullConnector) Driver() driver.Driver                        { return nullDriver{} }
-
-type nullDriver struct{}
-
-func (nullDriver) Open(string) (driver.Conn, error) { return nullConn{}, nil }
-
-type nullConn struct{}
-
-var (
-	_ driver.ExecerContext = nullConn{}
-	_ driver.ConnBeginTx   = nullConn{}
-	_ driver.Tx            = nullConn{}
-	_ driver.Conn          = nullConn{}
-	_ driver.Connector     = nullConnector{}
-)
-
-func (nullConn) Prepare(string) (driver.Stmt, error) {
-	return nil, errors.New("null driver: prepare not supported")
-}
-func (nullConn) Close() error { return nil }
-func (nullConn) Begin() (driver.Tx, error) {
-	return nullConn{}, nil
-}
-func (nullConn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
-	return nullConn{}, nil
-}
-func (nullConn) Commit() error   { return nil }
-func (nullConn) Rollback() error { return nil }
-func (nullConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
-	return driver.ResultNoRows, nil
 }

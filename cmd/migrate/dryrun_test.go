@@ -53,3 +53,28 @@ func TestFailingNoTransactionMigrationSaysWhatToDo(t *testing.T) {
 		"make the migration idempotent (IF NOT EXISTS, IF EXISTS, CREATE OR REPLACE) before running it again, or undo by hand what ran\n", r.stderr)
 	require.True(t, tableExists(t, sqlDB(t, url), "half"))
 }
+
+func TestUpDryRunNeverPrintsAValueFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	url := emptyDB(t)
+	env := map[string]string{"DATABASE_URL": url, "APP_SECRET": "pw-from-env-7f3a"}
+	dir := migrationsDir(t, "00001_a.sql",
+		"-- +goose Up\nCREATE TABLE a (id int);\n-- +goose ENVSUB ON\nCOMMENT ON TABLE a IS '${APP_SECRET}';\n-- +goose ENVSUB OFF\n-- +goose Down\nDROP TABLE a;\n")
+	out := ok(t, env, "up", "-dry-run", "-dir", dir)
+	require.Equal(t, `-- dry run: 1 migration would run on the database at version 0, in this order; nothing was changed
+
+-- 00001_a.sql (one transaction)
+BEGIN;
+-- ENVSUB: shown as written; up fills each ${VAR} from the environment
+CREATE TABLE a (id int);
+COMMENT ON TABLE a IS '${APP_SECRET}';
+COMMIT;
+`, out)
+	d := sqlDB(t, url)
+	require.False(t, tableExists(t, d, "a"))
+
+	ok(t, env, "up", "-dir", dir)
+	var comment string
+	require.NoError(t, d.QueryRowContext(t.Context(), "SELECT obj_description('a'::regclass, 'pg_class')").Scan(&comment))
+	require.Equal(t, "pw-from-env-7f3a", comment, "up substitutes what the dry run showed as written")
+}

@@ -507,6 +507,9 @@ func runUp(ctx context.Context, s *session) error {
 		default:
 			s.out.printf("\n-- %s (NO TRANSACTION: each statement commits on its own)\n", name)
 		}
+		if p.EnvSub {
+			s.out.printf("-- ENVSUB: shown as written; up fills each ${VAR} from the environment\n")
+		}
 		for _, st := range p.Statements {
 			st = strings.TrimSpace(st)
 			if !strings.HasSuffix(st, ";") {

@@ -1,6 +1,7 @@
 package goosesplit_test
 
 import (
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -54,4 +55,35 @@ func TestSQLFiles(t *testing.T) {
 	require.Equal(t, []string{"00003_c.go"}, goFiles)
 	_, _, err = goosesplit.SQLFiles(fstest.MapFS{"README.md": {Data: []byte("hi\n")}})
 	require.ErrorIs(t, err, goose.ErrNoMigrations)
+}
+
+func TestSplitLeavesEnvSubAsWritten(t *testing.T) {
+	t.Setenv("GOOSESPLIT_TEST_SECRET", "s3cret-value")
+	const file = "-- +goose Up\n%s\nALTER ROLE app PASSWORD '${GOOSESPLIT_TEST_SECRET}';\n-- +goose ENVSUB OFF\nSELECT '${GOOSESPLIT_TEST_SECRET}';\n"
+	for _, on := range []string{"-- +goose ENVSUB ON", "-- +goose envsub on", "--+goose ENVSUB ON\r", "-- -- +goose Envsub On"} {
+		fsys := fstest.MapFS{"00001_a.sql": {Data: []byte(strings.Replace(file, "%s", on, 1))}}
+		got, err := goosesplit.Split(t.Context(), fsys, "00001_a.sql", true, goosesplit.Substitute)
+		require.NoError(t, err, on)
+		require.Equal(t, goosesplit.Migration{Tx: true, EnvSub: true, Statements: []goosesplit.Statement{
+			{SQL: "ALTER ROLE app PASSWORD 's3cret-value';", InTx: true},
+			{SQL: "SELECT '${GOOSESPLIT_TEST_SECRET}';", InTx: true},
+		}}, got, "goose substitutes after %q", on)
+
+		got, err = goosesplit.Split(t.Context(), fsys, "00001_a.sql", true, goosesplit.AsWritten)
+		require.NoError(t, err, on)
+		require.Equal(t, goosesplit.Migration{Tx: true, EnvSub: true, Statements: []goosesplit.Statement{
+			{SQL: "ALTER ROLE app PASSWORD '${GOOSESPLIT_TEST_SECRET}';", InTx: true},
+			{SQL: "SELECT '${GOOSESPLIT_TEST_SECRET}';", InTx: true},
+		}}, got, "as written after %q", on)
+	}
+
+	plain := fstest.MapFS{"00001_a.sql": {Data: []byte("-- +goose NO TRANSACTION\n-- +goose Up\nSELECT '${GOOSESPLIT_TEST_SECRET}';\n")}}
+	got, err := goosesplit.Split(t.Context(), plain, "00001_a.sql", true, goosesplit.AsWritten)
+	require.NoError(t, err)
+	require.Equal(t, goosesplit.Migration{Statements: []goosesplit.Statement{{SQL: "SELECT '${GOOSESPLIT_TEST_SECRET}';"}}}, got,
+		"no ENVSUB: nothing substituted, no transaction")
+
+	indented := fstest.MapFS{"00001_a.sql": {Data: []byte("-- +goose Up\n -- +goose ENVSUB ON\nSELECT 1;\n")}}
+	_, err = goosesplit.Split(t.Context(), indented, "00001_a.sql", true, goosesplit.AsWritten)
+	require.ErrorContains(t, err, "contains leading whitespace", "goose refuses an indented annotation; it is left for goose to refuse")
 }
