@@ -581,7 +581,7 @@ func TestMigrateFaultsKilledInNoTransactionMigrationLeavesItsFirstStatements(t *
 	// this one records those of versions 1 and 2, and says so.
 	require.Equal(t, "recorded checksum of 00001_a.sql (applied before checksums were kept)\n"+
 		"recorded checksum of 00002_b.sql (applied before checksums were kept)\n", r.stdout)
-	require.Equal(t, "migrate: migrate up: 00003_notx.sql:3: ERROR: relation \"nt_before\" already exists (SQLSTATE 42P07)\n", r.stderr)
+	require.Equal(t, "migrate: migrate up: 00003_notx.sql:3: ERROR: relation \"nt_before\" already exists (SQLSTATE 42P07); NO TRANSACTION: statement 1 of 3 failed, none ran before it: fix it and run again\n", r.stderr)
 	require.Equal(t, mfApplied(2), mfVersions(t, ctx, pool))
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "00003_notx.sql"), []byte(noTx("CREATE TABLE IF NOT EXISTS")), 0o644))

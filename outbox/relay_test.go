@@ -238,6 +238,15 @@ func TestARelayKilledBetweenSinkAndMarkDeliversAgain(t *testing.T) {
 	require.Error(t, err, "the mark cannot commit")
 	require.Zero(t, n)
 	require.Equal(t, 1, count(t, pool, "state = 'pending' AND attempts = 0"), "still pending after the crash")
+	// The client sees the FATAL before the terminated backend has exited and
+	// released its row lock; until then SKIP LOCKED would pass the event by.
+	require.Eventually(t, func() bool {
+		var held int
+		err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'relation' AND relation = 'outbox_events'::regclass AND pid <> pg_backend_pid()
+			  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held)
+		return err == nil && held == 0
+	}, 10*time.Second, 10*time.Millisecond, "the terminated relay session still holds its locks")
 
 	n, err = r.Drain(t.Context())
 	require.NoError(t, err)
