@@ -51,6 +51,7 @@ import (
 
 	"github.com/cortexerp/datalayer/internal/pgtypes"
 	"github.com/cortexerp/datalayer/internal/secret"
+	"github.com/cortexerp/datalayer/internal/testdb"
 )
 
 // MigrationsDirEnv names the variable that overrides the default migrations
@@ -75,6 +76,7 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 type config struct {
 	fsys        fs.FS
 	empty       bool
+	sets        []testdb.Set // WithMigrationSet's, migrated after fsys in this order
 	maxConns    int32
 	maxConnsSet bool
 }
@@ -89,6 +91,40 @@ func WithMigrations(fsys fs.FS) Option {
 			return errors.New("WithMigrations: fsys must not be nil")
 		}
 		c.fsys, c.empty = fsys, false
+		return nil
+	})
+}
+
+// defaultVersionTable is the version table of the first set (migrate's default).
+const defaultVersionTable = "goose_db_version"
+
+// WithMigrationSet migrates the template, after the first set of migrations
+// (the default directory, or [WithMigrations]'s), with the goose migrations
+// at the root of fsys as well, their versions kept in versionTable (see
+// migrate.WithVersionTable), as a service migrates a library's migrations
+// beside its own:
+//
+//	dbtest.New(t, dbtest.WithMigrationSet(outbox.Migrations(), outbox.VersionTable))
+//
+// Sets are migrated in the order of the options; each set's table and files
+// key the template, so that changing either migrates a new one. Tests with
+// the same sets in the same order share the template.
+func WithMigrationSet(fsys fs.FS, versionTable string) Option {
+	return optionFunc(func(c *config) error {
+		switch {
+		case fsys == nil:
+			return fmt.Errorf("WithMigrationSet(%q): fsys must not be nil", versionTable)
+		case versionTable == "":
+			return errors.New("WithMigrationSet: versionTable must not be empty (each set keeps its versions in a table of its own)")
+		case versionTable == defaultVersionTable:
+			return fmt.Errorf("WithMigrationSet(%q): that is the first set's version table: name another", versionTable)
+		}
+		for _, set := range c.sets {
+			if set.VersionTable == versionTable {
+				return fmt.Errorf("WithMigrationSet(%q): version table given twice", versionTable)
+			}
+		}
+		c.sets = append(c.sets, testdb.Set{FS: fsys, VersionTable: versionTable})
 		return nil
 	})
 }
@@ -207,6 +243,9 @@ func options(t tb, opts []Option, caller string) config {
 		if err := o.apply(&cfg); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if cfg.empty && len(cfg.sets) > 0 {
+		errs = append(errs, errors.New("WithoutMigrations and WithMigrationSet conflict: an empty database has no migrations"))
 	}
 	if cfg.maxConnsSet && caller == "Tx" {
 		errs = append(errs, errors.New("WithMaxConns applies to New, not Tx (its pool is shared)"))

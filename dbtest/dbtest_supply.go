@@ -178,7 +178,7 @@ func templateFor(t tb, cfg config) *template {
 		if fsys == nil {
 			fsys = defaultMigrations(t)
 		}
-		gm, err := testdb.NewMigrator(fsys, "dbtest-goose-")
+		gm, err := testdb.NewSetsMigrator("dbtest-goose-", append([]testdb.Set{{FS: fsys}}, cfg.sets...)...)
 		if err != nil {
 			t.Fatalf("dbtest: %v", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/dbtest"
@@ -156,6 +157,21 @@ func TestBadOptionsFailTheTest(t *testing.T) {
 	out, err := runChild(t, "badoption", "")
 	require.Error(t, err)
 	require.Contains(t, out, "WithMaxConns(0): want at least 1")
+
+	out, err = runChild(t, "badsets", "")
+	require.Error(t, err)
+	for _, want := range []string{
+		`dbtest: WithMigrationSet("a"): fsys must not be nil`,
+		"WithMigrationSet: versionTable must not be empty (each set keeps its versions in a table of its own)",
+		`WithMigrationSet("goose_db_version"): that is the first set's version table: name another`,
+		`WithMigrationSet("t"): version table given twice`,
+	} {
+		require.Contains(t, out, want, "every bad option is reported, naming what to fix")
+	}
+
+	out, err = runChild(t, "setsempty", "")
+	require.Error(t, err)
+	require.Contains(t, out, "dbtest: WithoutMigrations and WithMigrationSet conflict: an empty database has no migrations")
 }
 
 // The tests below re-run this test binary as a child (TestChildProcess) to
@@ -181,6 +197,11 @@ func TestChildProcess(t *testing.T) {
 		dbtest.New(t)
 	case "badoption":
 		dbtest.New(t, dbtest.WithMaxConns(0))
+	case "badsets":
+		dbtest.New(t, dbtest.WithMigrationSet(nil, "a"), dbtest.WithMigrationSet(tags, ""),
+			dbtest.WithMigrationSet(tags, "goose_db_version"), dbtest.WithMigrationSet(tags, "t"), dbtest.WithMigrationSet(notes, "t"))
+	case "setsempty":
+		dbtest.New(t, dbtest.WithMigrationSet(tags, "t"), dbtest.WithoutMigrations())
 	case "txmaxconns":
 		dbtest.Tx(t, dbtest.WithMaxConns(2))
 	case "hold": // a test still running: until stdin closes
@@ -274,4 +295,45 @@ func TestMigrationsDirEnv(t *testing.T) {
 	require.Equal(t, int64(7), gooseVersion(t, pool))
 	_, err := pool.Exec(t.Context(), "SELECT id FROM only_here")
 	require.NoError(t, err)
+}
+
+// tags is a second set of migrations, numbered from 1 as a library's are.
+var tags = fstest.MapFS{
+	"00001_tags.sql": {Data: []byte("-- +goose Up\nCREATE TABLE tags (name text PRIMARY KEY);\n-- +goose Down\nDROP TABLE tags;\n")},
+}
+
+func TestMigrationSetsEachKeepTheirVersionTable(t *testing.T) {
+	t.Parallel()
+	versions := func(t *testing.T, pool *pgxpool.Pool, table string) []int64 {
+		t.Helper()
+		rows, err := pool.Query(t.Context(), "SELECT version_id FROM "+table+" WHERE version_id > 0 ORDER BY version_id")
+		require.NoError(t, err)
+		v, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		require.NoError(t, err)
+		return v
+	}
+	for _, tc := range []struct {
+		name string
+		db   func(t *testing.T) *pgxpool.Pool
+	}{
+		{"New", func(t *testing.T) *pgxpool.Pool {
+			return dbtest.New(t, dbtest.WithMigrations(notes), dbtest.WithMigrationSet(tags, "tags_goose_db_version"))
+		}},
+		{"Tx", func(t *testing.T) *pgxpool.Pool {
+			_, pool := dbtest.Tx(t, dbtest.WithMigrationSet(tags, "tags_goose_db_version"), dbtest.WithMigrations(notes))
+			return pool
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := tc.db(t)
+			require.Equal(t, []int64{1, 2}, versions(t, db, "goose_db_version"), "the first set")
+			require.Equal(t, []int64{1}, versions(t, db, "tags_goose_db_version"), "the second set, in its own table")
+			rows, err := db.Query(t.Context(), "SELECT count(*) FROM notes, tags")
+			require.NoError(t, err)
+			n, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+			require.NoError(t, err)
+			require.Zero(t, n, "both sets' tables exist")
+		})
+	}
 }

@@ -9,12 +9,16 @@ package testdb
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -72,11 +76,20 @@ func RoleURL(base pgtestdb.Config, name string) string {
 	return base.URL()
 }
 
-// Migrator is the pgtestdb.Migrator of a set of goose migrations: it
-// migrates a template up with the kit's migrate package.
+// Migrator is the pgtestdb.Migrator of one or more sets of goose
+// migrations: it migrates a template up with the kit's migrate package, one
+// set after the other, each with its version table.
 type Migrator struct {
-	fsys fs.FS
+	sets []Set
 	key  string
+}
+
+// Set is one set of goose migrations (the files at the root of FS) and the
+// table its versions are kept in ("" for migrate's default,
+// goose_db_version).
+type Set struct {
+	FS           fs.FS
+	VersionTable string
 }
 
 var _ pgtestdb.Migrator = Migrator{}
@@ -85,19 +98,61 @@ var _ pgtestdb.Migrator = Migrator{}
 // keyed by prefix and [migrate.Hash] of the files, so that a template is
 // migrated once per prefix and change.
 func NewMigrator(fsys fs.FS, prefix string) (Migrator, error) {
-	hash, err := migrate.Hash(fsys)
-	if err != nil {
-		return Migrator{}, err
+	return NewSetsMigrator(prefix, Set{FS: fsys})
+}
+
+// NewSetsMigrator returns the migrator of sets, applied in order, keyed by
+// prefix and a hash over every set's [migrate.Hash] and version table, so
+// that a change to any set, its version table or the order gives another
+// template. One set with the default table has [NewMigrator]'s key.
+func NewSetsMigrator(prefix string, sets ...Set) (Migrator, error) {
+	if len(sets) == 0 {
+		return Migrator{}, errors.New("no migration sets")
 	}
-	return Migrator{fsys: fsys, key: prefix + hash}, nil
+	sum := sha256.New()
+	var key string
+	for _, set := range sets {
+		hash, err := migrate.Hash(set.FS)
+		if err != nil {
+			return Migrator{}, err
+		}
+		key = hash
+		// Length prefixes keep the fields of consecutive sets apart.
+		for _, field := range []string{set.VersionTable, hash} {
+			var n [8]byte
+			binary.BigEndian.PutUint64(n[:], uint64(len(field)))
+			sum.Write(n[:])
+			sum.Write([]byte(field))
+		}
+	}
+	if len(sets) > 1 || sets[0].VersionTable != "" {
+		key = hex.EncodeToString(sum.Sum(nil))
+	}
+	return Migrator{sets: slices.Clone(sets), key: prefix + key}, nil
 }
 
 // Hash returns the key the template is named after.
 func (m Migrator) Hash() (string, error) { return m.key, nil }
 
-// Migrate applies every migration to db.
+// Migrate applies every migration of every set to db, set after set.
 func (m Migrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
-	mg, err := migrate.New(db, m.fsys)
+	for _, set := range m.sets {
+		var opts []migrate.Option
+		if set.VersionTable != "" {
+			opts = append(opts, migrate.WithVersionTable(set.VersionTable))
+		}
+		if err := up(ctx, db, set.FS, opts); err != nil {
+			if set.VersionTable != "" {
+				return fmt.Errorf("migrations of version table %s: %w", set.VersionTable, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func up(ctx context.Context, db *sql.DB, fsys fs.FS, opts []migrate.Option) error {
+	mg, err := migrate.New(db, fsys, opts...)
 	if err != nil {
 		return err
 	}

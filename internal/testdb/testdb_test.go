@@ -2,6 +2,7 @@ package testdb_test
 
 import (
 	"testing"
+	"testing/fstest"
 
 	"github.com/peterldowns/pgtestdb"
 	"github.com/stretchr/testify/require"
@@ -44,4 +45,37 @@ func TestRoleURLConnectsAsPgtestdbsRole(t *testing.T) {
 	base, err := testdb.Config("postgres://admin:pw@127.0.0.1:5432/postgres?sslmode=disable")
 	require.NoError(t, err)
 	require.Equal(t, "postgres://pgtdbuser:pgtdbpass@127.0.0.1:5432/dbtest_1?sslmode=disable", testdb.RoleURL(base, "dbtest_1"))
+}
+
+func TestSetsMigratorKeyCoversEverySet(t *testing.T) {
+	t.Parallel()
+	app := fstest.MapFS{"00001_a.sql": {Data: []byte("-- +goose Up\nSELECT 1;\n")}}
+	lib := fstest.MapFS{"00001_b.sql": {Data: []byte("-- +goose Up\nSELECT 2;\n")}}
+	key := func(sets ...testdb.Set) string {
+		t.Helper()
+		m, err := testdb.NewSetsMigrator("p-", sets...)
+		require.NoError(t, err)
+		k, err := m.Hash()
+		require.NoError(t, err)
+		return k
+	}
+	one, err := testdb.NewMigrator(app, "p-")
+	require.NoError(t, err)
+	oneKey, err := one.Hash()
+	require.NoError(t, err)
+	require.Equal(t, oneKey, key(testdb.Set{FS: app}), "one set with the default table keeps NewMigrator's key")
+
+	both := key(testdb.Set{FS: app}, testdb.Set{FS: lib, VersionTable: "lib_versions"})
+	require.Equal(t, both, key(testdb.Set{FS: app}, testdb.Set{FS: lib, VersionTable: "lib_versions"}), "same sets, same key")
+	require.Len(t, both, len(oneKey), "as long as one set's")
+	for name, other := range map[string]string{
+		"first set alone":         key(testdb.Set{FS: app}),
+		"another version table":   key(testdb.Set{FS: app}, testdb.Set{FS: lib, VersionTable: "lib_versions2"}),
+		"the sets in other order": key(testdb.Set{FS: lib, VersionTable: "lib_versions"}, testdb.Set{FS: app}),
+		"another file in a set":   key(testdb.Set{FS: app}, testdb.Set{FS: app, VersionTable: "lib_versions"}),
+	} {
+		require.NotEqual(t, both, other, name)
+	}
+	_, err = testdb.NewSetsMigrator("p-")
+	require.EqualError(t, err, "no migration sets")
 }
