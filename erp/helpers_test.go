@@ -2,11 +2,7 @@ package erp_test
 
 import (
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,47 +26,17 @@ type fixture struct {
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	pool := dbtest.New(t, dbtest.WithMigrations(testMigrations), dbtest.WithMaxConns(12))
+	// One template with the application's and the outbox's migrations, each
+	// set in its version table as a service migrates them: every test clones
+	// it (outbox.MigrateDB per test doubled the package's test time).
+	pool := dbtest.New(t, dbtest.WithMigrations(db.Migrations),
+		dbtest.WithMigrationSet(outbox.Migrations(), outbox.VersionTable), dbtest.WithMaxConns(12))
 	svc, err := erp.New(pool)
 	require.NoError(t, err)
 	c, err := svc.CreateCustomer(t.Context(), erp.NewCustomer{Name: "Ada", Email: "ada@example.com"})
 	require.NoError(t, err)
 	return fixture{svc: svc, pool: pool, q: dbgen.New(pool), customer: c.ID}
 }
-
-// testMigrations are the application's migrations followed by the outbox's,
-// renumbered to come after them (outboxVersions+n), so that dbtest migrates
-// one template with both and each test clones it: outbox.MigrateDB per test
-// doubled the package's test time. The outbox's versions are then recorded
-// in goose_db_version rather than in outbox_goose_db_version, which no test
-// here looks at; cmd/demo migrates the two sets apart, as a service does.
-var testMigrations = func() fs.FS {
-	const outboxVersions = 1_000_000
-	m := fstest.MapFS{}
-	copySQL := func(fsys fs.FS, name func(string) string) {
-		files, err := fs.Glob(fsys, "*.sql")
-		if err != nil {
-			panic(err)
-		}
-		for _, f := range files {
-			data, err := fs.ReadFile(fsys, f)
-			if err != nil {
-				panic(err)
-			}
-			m[name(f)] = &fstest.MapFile{Data: data}
-		}
-	}
-	copySQL(db.Migrations, func(f string) string { return f })
-	copySQL(outbox.Migrations(), func(f string) string {
-		v, rest, _ := strings.Cut(f, "_")
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			panic(fmt.Sprintf("outbox migration %s: %v", f, err))
-		}
-		return fmt.Sprintf("%d_%s", outboxVersions+n, rest)
-	})
-	return m
-}()
 
 // products imports products priced and taxed as given, each with onHand in
 // stock, and returns their IDs.

@@ -14,7 +14,6 @@ import (
 	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/erp"
 	"github.com/cortexerp/datalayer/erp/demo"
-	"github.com/cortexerp/datalayer/outbox"
 )
 
 // TestBehindPgBouncer runs the demo's concurrent workload through PgBouncer in
@@ -33,8 +32,7 @@ func TestBehindPgBouncer(t *testing.T) {
 	for name, mode := range modes {
 		t.Run("workload in exec mode "+name, func(t *testing.T) {
 			t.Parallel()
-			direct := dbtest.NewURL(t)
-			require.NoError(t, outbox.Migrate(t.Context(), direct))
+			direct := dbtest.NewURL(t, withOutbox)
 			cfg, err := pgxpool.ParseConfig(startPgBouncer(t, bin, direct))
 			require.NoError(t, err)
 			cfg.ConnConfig.DefaultQueryExecMode = mode

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cortexerp/datalayer/dbgen"
@@ -31,8 +30,7 @@ func TestInvariantsAfterConcurrentWorkloads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pool := dbtest.New(t, dbtest.WithMaxConns(40))
-			migrateOutbox(t, pool)
+			pool := dbtest.New(t, dbtest.WithMaxConns(40), withOutbox)
 			results := make([]demo.Result, tt.processes)
 			errs := make([]error, tt.processes)
 			var wg sync.WaitGroup
@@ -52,14 +50,9 @@ func TestInvariantsAfterConcurrentWorkloads(t *testing.T) {
 	}
 }
 
-// migrateOutbox adds the outbox's tables to the database of pool (dbtest's
-// template holds the application's migrations only).
-func migrateOutbox(t *testing.T, pool *pgxpool.Pool) {
-	t.Helper()
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	require.NoError(t, outbox.MigrateDB(t.Context(), db))
-}
+// withOutbox migrates dbtest's template with the outbox's migrations after
+// the application's, in the outbox's version table, as a service does.
+var withOutbox = dbtest.WithMigrationSet(outbox.Migrations(), outbox.VersionTable)
 
 // checkInvariants asserts what must hold after any workload, from the
 // database's state and what the clients saw.

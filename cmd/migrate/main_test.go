@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build migrate: %v\n%s", err, out)
 			return 1
 		}
-		return m.Run()
+		return dbtest.Main(m).Run() // stops dbtest's background work before the process exits
 	}())
 }
 
