@@ -39,6 +39,11 @@ type Relay struct {
 	lastRound    atomic.Int64 // unix nanos of the last finished round
 	nextRetry    atomic.Int64 // unix nanos of the earliest retry this relay scheduled; 0 none
 	listenFailed atomic.Value // string: why notifications are not used
+
+	rounds atomic.Uint64 // claims made: odd ones take keyed events first, even ones unkeyed
+
+	walkMu  sync.Mutex
+	walkEnd string // the key of the last keyed event claimed: the next claim's walk starts after it
 }
 
 // NewRelay returns a relay delivering the events in pool's database (see
@@ -165,22 +170,51 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	}
 }
 
-// claimSQL takes up to $1 ready events that head their key: no earlier
-// pending event of the same key exists, so per key only the oldest is ever
-// claimed, and while a relay holds it (its row lock, until COMMIT) or waits
-// for its retry, the key's later events wait. Events of key "" have no
-// order. The ids of one key are in commit order (see publishSQL), and no
-// position is remembered between rounds, so an event committed after a
-// higher id was delivered is claimed like any other.
-const claimSQL = `SELECT id, topic, key, payload, headers, created_at, attempts
-FROM outbox_events e
-WHERE state = 'pending' AND next_attempt_at <= now()
-  AND (key = '' OR NOT EXISTS (
-        SELECT 1 FROM outbox_events p
-        WHERE p.state = 'pending' AND p.key = e.key AND p.id < e.id))
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED`
+// The claim takes up to $1 ready events that head their key: the oldest
+// pending event of the key, so per key only the oldest is ever claimed, and
+// while a relay holds it (its row lock, until COMMIT) or waits for its retry,
+// the key's later events wait. The ids of one key are in commit order (see
+// publishSQL), and no position in the id sequence is remembered between
+// rounds, so an event committed after a higher id was delivered is claimed
+// like any other.
+//
+// It finds the heads by walking the keys that have pending events (a skip
+// scan of outbox_events_pending_key_idx: one index descent per key, each
+// returning the key's lowest pending id), in key order starting after $2
+// (the key the relay's last walk ended at) and wrapping round to the first
+// key, and stops as soon as $1 heads are locked. Its cost is one descent per
+// key visited, about $1 plus the keys whose head is in flight or waiting for
+// a retry, whatever the depth of the queues behind them. Events of key ""
+// have no order: they are taken oldest first, before or after the keyed ones
+// (claimKeyedFirstSQL and claimUnkeyedFirstSQL alternate), so neither kind
+// starves the other.
+const (
+	claimHeadsSQL = `WITH RECURSIVE
+after AS (
+    (SELECT key, id FROM outbox_events WHERE state = 'pending' AND key > $2 ORDER BY key, id LIMIT 1)
+    UNION ALL
+    SELECT n.key, n.id FROM after w CROSS JOIN LATERAL (
+        SELECT key, id FROM outbox_events WHERE state = 'pending' AND key > w.key ORDER BY key, id LIMIT 1) n),
+upto AS (
+    (SELECT key, id FROM outbox_events WHERE state = 'pending' AND key > '' AND key <= $2 ORDER BY key, id LIMIT 1)
+    UNION ALL
+    SELECT n.key, n.id FROM upto w CROSS JOIN LATERAL (
+        SELECT key, id FROM outbox_events WHERE state = 'pending' AND key > w.key AND key <= $2 ORDER BY key, id LIMIT 1) n),
+keyed AS (
+    SELECT e.* FROM (SELECT id FROM after UNION ALL SELECT id FROM upto) h
+    CROSS JOIN LATERAL (
+        SELECT id, topic, key, payload, headers, created_at, attempts FROM outbox_events
+        WHERE id = h.id AND state = 'pending' AND next_attempt_at <= now()
+        FOR UPDATE SKIP LOCKED) e),
+unkeyed AS (
+    SELECT id, topic, key, payload, headers, created_at, attempts FROM outbox_events
+    WHERE state = 'pending' AND key = '' AND next_attempt_at <= now()
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED)
+`
+	claimKeyedFirstSQL   = claimHeadsSQL + "SELECT * FROM keyed UNION ALL SELECT * FROM unkeyed LIMIT $1"
+	claimUnkeyedFirstSQL = claimHeadsSQL + "SELECT * FROM unkeyed UNION ALL SELECT * FROM keyed LIMIT $1"
+)
 
 const (
 	markDeliveredSQL = `UPDATE outbox_events
@@ -214,7 +248,11 @@ func (r *Relay) roundCount(ctx context.Context) (claimed, delivered int, err err
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	rows, err := tx.Query(ctx, claimSQL, r.cfg.batchSize)
+	claim := claimKeyedFirstSQL
+	if r.rounds.Add(1)%2 == 0 {
+		claim = claimUnkeyedFirstSQL
+	}
+	rows, err := tx.Query(ctx, claim, r.cfg.batchSize, r.walkFrom())
 	if err != nil {
 		return 0, 0, fmt.Errorf("claim: %w", err)
 	}
@@ -222,6 +260,7 @@ func (r *Relay) roundCount(ctx context.Context) (claimed, delivered int, err err
 	if err != nil {
 		return 0, 0, fmt.Errorf("claim: %w", err)
 	}
+	r.walkedTo(events)
 	if len(events) == 0 {
 		r.lastRound.Store(time.Now().UnixNano())
 		return 0, 0, tx.Rollback(ctx)
@@ -256,6 +295,27 @@ func (r *Relay) roundCount(ctx context.Context) (claimed, delivered int, err err
 		}
 	}
 	return len(events), delivered, nil
+}
+
+// walkFrom is the key after which the next claim walks the keys.
+func (r *Relay) walkFrom() string {
+	r.walkMu.Lock()
+	defer r.walkMu.Unlock()
+	return r.walkEnd
+}
+
+// walkedTo moves the start of the next walk past the last keyed event
+// claimed (events are in walk order), so that the relay visits the keys
+// round robin; a claim of no keyed event leaves it.
+func (r *Relay) walkedTo(events []Event) {
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].Key != "" {
+			r.walkMu.Lock()
+			r.walkEnd = events[i].Key
+			r.walkMu.Unlock()
+			return
+		}
+	}
 }
 
 // scheduleRetry remembers the earliest retry, so an idle worker wakes for
