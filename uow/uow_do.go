@@ -11,9 +11,9 @@ import (
 // level is one Do call: the outermost transaction (depth 0) or a savepoint.
 type level struct {
 	tx     *txn
-	parent *level // enclosing level of the same transaction; nil at depth 0
-	outer  *level // innermost level of another pool that ctx carried before this one
-	db     *handle
+	parent *level  // enclosing level of the same transaction; nil at depth 0
+	outer  *level  // innermost level of another pool that ctx carried before this one
+	db     *handle // &own
 	depth  int
 	name   string
 
@@ -35,9 +35,35 @@ type level struct {
 
 	q      any // Q bound to db, cached by boundTo
 	qOwner any
+
+	// Parts of the level kept in it, so that a level costs one allocation
+	// (none for the outermost, which lives in its txn).
+	own handle
+	ctx levelCtx
 }
 
 type ctxKey struct{}
+
+// levelCtx is the ctx a level's fn runs with: the caller's ctx carrying the
+// level under ctxKey. It does what context.WithValue does, without an
+// allocation of its own: it lives in the level.
+type levelCtx struct {
+	context.Context
+	l *level
+}
+
+func (c *levelCtx) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c.l
+	}
+	return c.Context.Value(key)
+}
+
+// withLevel returns ctx carrying l (see levelCtx).
+func withLevel(ctx context.Context, l *level) context.Context {
+	l.ctx = levelCtx{Context: ctx, l: l}
+	return &l.ctx
+}
 
 // levelOf returns the innermost level of pool's unit of work in ctx.
 func levelOf(ctx context.Context, pool *pgxpool.Pool) *level {
@@ -100,16 +126,18 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 // refused a write as read-only (see txn.readOnlyPrimary), or that a
 // replica's connection broke: both are retried once.
 func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (lost, readOnlyPrimary bool, err error) {
-	// One allocation holds the transaction, its outermost level and handle.
+	// One allocation holds the transaction, its outermost level, handle and ctx.
 	t := &txn{core: &u.core, opts: *o, attempt: attempt, pool: u.pool}
+	t.planBuf, t.pending = t.planArr[:0], t.pendArr[:0]
 	root := &t.root
-	*root = level{tx: t, db: &t.rootDB, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly, writeBehind: o.writeBehind || u.cfg.writeBehind}
-	t.rootDB.l = root
+	*root = level{tx: t, outer: anyLevel(ctx), name: o.name, readOnly: o.readOnly, writeBehind: o.writeBehind || u.cfg.writeBehind}
+	root.own.l = root
+	root.db = &root.own
 	t.stack = append(t.stackBuf[:0], root)
 	ctx, span := u.startSpan(ctx, root)
 	defer func() { u.endSpan(span, t, err) }()
 	t.outerCtx = ctx
-	lctx := context.WithValue(ctx, ctxKey{}, root)
+	lctx := withLevel(ctx, root)
 	defer func() {
 		if p := recover(); p != nil {
 			_ = t.finish(ctx, root, fmt.Errorf("uow: panic in fn: %v", p))
@@ -146,13 +174,14 @@ func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(con
 	if o.lockTimeout > 0 {
 		l.lockTimeout = millis(o.lockTimeout)
 	}
-	l.db = &handle{l: l}
+	l.own.l = l
+	l.db = &l.own
 	if err := t.push(l); err != nil {
 		return err
 	}
 	ctx, span := u.startSpan(ctx, l)
 	defer func() { u.endSpan(span, t, err) }()
-	lctx := context.WithValue(ctx, ctxKey{}, l)
+	lctx := withLevel(ctx, l)
 	defer func() {
 		if p := recover(); p != nil {
 			t.doom(l, fmt.Errorf("uow: panic in nested fn: %v", p))

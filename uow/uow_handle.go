@@ -74,12 +74,22 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if h.l == nil {
 		return h.pool.Query(ctx, sql, args...)
 	}
+	r := &rows{}
+	if err := h.query(ctx, r, sql, args); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// query runs sql in the transaction and fills r with its result, which
+// holds the claim until it is closed.
+func (h *handle) query(ctx context.Context, r *rows, sql string, args []any) error {
 	t := h.l.tx
 	conn, plan, err := t.claim(ctx, h.l, false, sql, args, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r := &rows{t: t, conn: conn, sql: sql}
+	r.t, r.conn, r.sql = t, conn, sql
 	if len(plan) == 0 {
 		r.Rows, err = conn.Query(ctx, sql, args...)
 	} else {
@@ -99,18 +109,29 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 			_ = r.br.Close()
 		}
 		t.leave(conn, "", err, false)
-		return nil, translate(err)
+		return translate(err)
 	}
 	t.mu.Lock()
-	t.open = r.Close
+	t.open = r
 	t.signalLocked()
 	t.mu.Unlock()
-	return r, nil
+	return nil
 }
 
+// QueryRow is Query for one row; one allocation holds the Row and its rows.
 func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	rs, err := h.Query(ctx, sql, args...)
-	return &row{rows: rs, err: err}
+	if h.l == nil {
+		rs, err := h.Query(ctx, sql, args...)
+		return &row{rows: rs, err: err}
+	}
+	r := &row{}
+	if r.err = h.core().checkParams(args); r.err != nil {
+		return r
+	}
+	if r.err = h.query(ctx, &r.own, sql, args); r.err == nil {
+		r.rows = &r.own
+	}
+	return r
 }
 
 func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
@@ -155,7 +176,7 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		}
 	}
 	t.mu.Lock()
-	t.open = r.closeOpen
+	t.open = r
 	t.signalLocked()
 	t.mu.Unlock()
 	return r
@@ -197,6 +218,8 @@ func (r *rows) Close() {
 	})
 }
 
+func (r *rows) closeOpen() { r.Close() }
+
 func (r *rows) Err() error {
 	if err := r.Rows.Err(); err != nil {
 		return translate(err)
@@ -208,6 +231,7 @@ func (r *rows) Err() error {
 type row struct {
 	rows pgx.Rows
 	err  error
+	own  rows // rows is &own in a unit of work
 }
 
 func (r *row) Scan(dest ...any) error {

@@ -61,12 +61,11 @@ func (c cmd) text() string {
 
 func savepointName(depth int) string { return "sp_" + strconv.Itoa(depth) }
 
-// beginPlan returns the commands that open the transaction. The deadline
-// that bounds statement_timeout is the outermost Do's, not the first
-// statement's.
-func (t *txn) beginPlan() []cmd {
-	plan := t.beginBuf[:1] // beginPlan runs once per transaction
-	plan[0] = cmd{kind: cmdBegin, sql: beginSQL(&t.opts)}
+// beginPlan appends to plan the commands that open the transaction. The
+// deadline that bounds statement_timeout is the outermost Do's, not the
+// first statement's.
+func (t *txn) beginPlan(plan []cmd) []cmd {
+	plan = append(plan, cmd{kind: cmdBegin, sql: beginSQL(&t.opts)})
 	stmt := t.opts.statementTimeout
 	if deadline, ok := t.outerCtx.Deadline(); ok {
 		if left := time.Until(deadline); stmt == 0 || left < stmt {
@@ -324,15 +323,31 @@ func (t *txn) queue(b *pgx.Batch, sql string, args ...any) {
 	b.Queue(sql, args...)
 }
 
-// readXid reads the probe's result from br; nil when it answered.
+// readXid reads the probe's result from br; nil when it answered. It reads
+// the raw text rather than scanning it, which saves pgx's scan plan and row
+// allocations on every transaction.
 func (t *txn) readXid(br pgx.BatchResults) error {
-	xid := &t.xidText
-	if err := br.QueryRow().Scan(xid); err != nil {
+	rows, err := br.Query()
+	if err != nil {
 		return err
 	}
-	if xid.Valid {
+	var xid string
+	found, valid := rows.Next(), false
+	if found {
+		if v := rows.RawValues(); len(v) == 1 && v[0] != nil {
+			xid, valid = string(v[0]), true // a copy: v is pgx's read buffer
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !found {
+		return pgx.ErrNoRows
+	}
+	if valid {
 		t.mu.Lock()
-		t.xid = xid.String
+		t.xid = xid
 		t.mu.Unlock()
 	}
 	return nil

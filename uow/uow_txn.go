@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -52,9 +51,8 @@ type txn struct {
 	stack      []*level // active levels, outermost first
 	stackBuf   [4]*level
 	root       level
-	rootDB     handle
 	busy       bool       // a statement runs or its result is open
-	open       func()     // closes the open result if fn returns without closing it
+	open       openResult // the result fn may leave open, closed by settle
 	idle       *sync.Cond // on mu, created by settle: signalled when busy or open change
 	done       bool
 	conn       *pgxpool.Conn
@@ -78,14 +76,16 @@ type txn struct {
 	deferred      int
 	deferredBytes int
 
-	// Buffers that save allocations on the hot path: BEGIN's plan, the batch
-	// sendPlan sends (used by one statement at a time, see busy) and the
-	// transaction id read into.
-	beginBuf [3]cmd
-	batch    pgx.Batch
-	queued   [8]pgx.QueuedQuery
-	queuedP  [8]*pgx.QueuedQuery
-	xidText  pgtype.Text
+	// Buffers that save allocations on the hot path, each used by one
+	// statement at a time (see busy): the plan enter returns (planBuf:
+	// planArr, or the array a plan outgrew it into), pending's first array,
+	// and the batch sendPlan sends.
+	planBuf []cmd
+	planArr [4]cmd
+	pendArr [4]cmd
+	batch   pgx.Batch
+	queued  [8]pgx.QueuedQuery
+	queuedP [8]*pgx.QueuedQuery
 }
 
 // push makes l the innermost level.
@@ -124,9 +124,9 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 		return nil, nil, ErrConcurrentUse
 	}
 	t.busy = true
-	var plan []cmd
+	plan := t.planBuf[:0]
 	if !t.begun && !t.beginQueued {
-		plan = t.beginPlan()
+		plan = t.beginPlan(plan)
 	}
 	plan = append(plan, t.pending...)
 	t.pending = t.pending[:0]
@@ -146,6 +146,7 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 		}
 		readOnly = readOnly || s.readOnly
 	}
+	t.planBuf = plan[:0]
 	conn := t.conn
 	t.mu.Unlock()
 	if conn == nil {
@@ -270,9 +271,13 @@ func (t *txn) settle() bool {
 	if open == nil {
 		return false
 	}
-	open()
+	open.closeOpen()
 	return true
 }
+
+// openResult is a result that holds the claim on the transaction until it is
+// closed (rows, batchResults).
+type openResult interface{ closeOpen() }
 
 // signalLocked wakes settle after busy or open changed.
 func (t *txn) signalLocked() {

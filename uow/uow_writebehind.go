@@ -50,7 +50,7 @@ func (t *txn) deferStmt(ctx context.Context, l *level, name, sql string, args []
 		}
 	}
 	c := cmd{kind: cmdStmt, name: name, sql: sql, args: snapshot(args), level: l}
-	t.pending = append(plan, c)
+	t.pending = append(append(t.pending[:0], plan...), c) // enter emptied pending
 	t.deferred++
 	t.deferredBytes += len(sql) + argsSize(args)
 	full := t.deferred >= maxDeferred || t.deferredBytes >= maxDeferredBytes
