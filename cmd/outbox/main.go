@@ -1,6 +1,6 @@
 // Command outbox looks after the outbox package's tables: it applies their
 // migrations, counts events, lists and replays dead letters, and deletes old
-// delivered events.
+// delivered events and old inbox records.
 //
 //	go run ./cmd/outbox [flags] COMMAND [ARGS] [flags]
 //

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -84,6 +85,34 @@ func TestMigrateListReplayPurge(t *testing.T) {
 	code, out, _ = outboxCmd(t, url, "purge", "-older-than", "24h")
 	require.Equal(t, exitOK, code)
 	require.Equal(t, "deleted 2 events delivered more than 24h0m0s ago\n", out)
+	require.Zero(t, count(t, pool, "outbox_events"))
+
+	require.NoError(t, u.Do(ctx, func(ctx context.Context, _ uow.DBTX) error {
+		for id := range int64(3) {
+			if _, err := outbox.Inbox(ctx, "billing", id+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	_, err = pool.Exec(ctx, "UPDATE outbox_inbox SET processed_at = now() - interval '40 days' WHERE event_id < 3")
+	require.NoError(t, err)
+	code, out, _ = outboxCmd(t, url, "purge-inbox", "-older-than", "720h", "-batch", "1")
+	require.Equal(t, exitOK, code)
+	require.Equal(t, "deleted 2 inbox records processed more than 720h0m0s ago\n", out)
+	rows, err := pool.Query(ctx, "SELECT event_id FROM outbox_inbox ORDER BY event_id")
+	require.NoError(t, err)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.Equal(t, []int64{3}, left, "the recent record stays")
+}
+
+// count is the number of rows in table.
+func count(t *testing.T, pool *pgxpool.Pool, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM "+table).Scan(&n))
+	return n
 }
 
 func TestUsageErrorsExitTwoNamingTheMistake(t *testing.T) {
@@ -99,6 +128,8 @@ func TestUsageErrorsExitTwoNamingTheMistake(t *testing.T) {
 		{[]string{"replay", "-all", "3"}, "replay: give event ids or -all, not both"},
 		{[]string{"dead", "-limit", "0"}, "-limit 0 must be at least 1"},
 		{[]string{"status", "extra"}, `status: unexpected argument "extra"`},
+		{[]string{"purge-inbox", "-older-than", "-1h"}, "-older-than -1h0m0s must not be negative"},
+		{[]string{"purge-inbox", "-batch", "0"}, "-batch 0 must be at least 1"},
 	} {
 		code, _, errOut := outboxCmd(t, "postgres://nowhere", tc.args...)
 		require.Equal(t, exitUsage, code, tc.args)
@@ -110,4 +141,5 @@ func TestUsageErrorsExitTwoNamingTheMistake(t *testing.T) {
 	code, out, _ := outboxCmd(t, "", "-h")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "replay ID...")
+	require.Contains(t, out, "purge-inbox")
 }

@@ -34,6 +34,8 @@ commands:
   dead               list dead-lettered events (-topic, -after, -limit)
   replay ID...       make dead-lettered events pending again (or -all, with -topic)
   purge              delete events delivered more than -older-than ago
+  purge-inbox        delete consumers' inbox records older than -older-than
+                     (keep them longer than an event can be redelivered)
 
 The connection is the provider's for the database -db names (see cmd/migrate):
 migrate uses DB_<NAME>_MIGRATE_URL when set; the others DB_<NAME>_URL, DATABASE_URL
@@ -91,8 +93,9 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	fset.Int64Var(&c.after, "after", 0, "dead: list events with ids above this one (paging)")
 	fset.IntVar(&c.limit, "limit", 50, "dead: list at most this many events")
 	fset.BoolVar(&c.all, "all", false, "replay: every dead-lettered event (of -topic)")
-	fset.DurationVar(&c.olderThan, "older-than", 7*24*time.Hour, "purge: delete events delivered longer ago than this")
-	fset.IntVar(&c.batch, "batch", outbox.DefaultRetentionBatch, "purge: rows deleted per statement")
+	fset.DurationVar(&c.olderThan, "older-than", 7*24*time.Hour,
+		"purge: delete events delivered longer ago than this; purge-inbox: inbox records processed longer ago than this")
+	fset.IntVar(&c.batch, "batch", outbox.DefaultRetentionBatch, "purge, purge-inbox: rows deleted per statement")
 	fset.BoolVar(&c.pgbouncer, "pgbouncer", false, "migrate: a table lock instead of an advisory session lock (PgBouncer transaction mode)")
 	var positional []string
 	rest := args
@@ -118,7 +121,7 @@ func parse(args []string, stdout io.Writer) (command, error) {
 	c.name = positional[0]
 	argv := positional[1:]
 	switch c.name {
-	case "migrate", "status", "dead", "purge":
+	case "migrate", "status", "dead", "purge", "purge-inbox":
 		if len(argv) > 0 {
 			return c, usagef("%s: unexpected argument %q", c.name, argv[0])
 		}
@@ -201,6 +204,10 @@ func (c command) run(ctx context.Context, env func(string) string, out io.Writer
 	case "replay":
 		n, err := c.replay(ctx, pool)
 		_, _ = fmt.Fprintf(out, "replayed %d events\n", n)
+		return err
+	case "purge-inbox":
+		n, err := outbox.DeleteInbox(ctx, pool, c.olderThan, c.batch)
+		_, _ = fmt.Fprintf(out, "deleted %d inbox records processed more than %v ago\n", n, c.olderThan)
 		return err
 	default: // purge
 		n, err := outbox.DeleteDelivered(ctx, pool, c.olderThan, c.batch)
