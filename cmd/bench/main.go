@@ -129,7 +129,7 @@ func write(rep *bench.Report, path string) error {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	charts := bench.Charts{TPS: chartName}
-	if len(rep.RTTCells) > 0 {
+	if rep.MeasuredRTT() {
 		charts.RTT = rttChartName
 	}
 	doc, err = rep.UpdateMarkdown(doc, charts)

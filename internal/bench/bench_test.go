@@ -1,4 +1,4 @@
-package bench_test
+package bench
 
 import (
 	"bytes"
@@ -16,8 +16,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
-
-	"github.com/cortexerp/datalayer/internal/bench"
 )
 
 // TestRunMeasuresEveryVariant runs the whole pipeline at a tiny size and
@@ -34,45 +32,45 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 			}
 		}
 	}
-	cfg := bench.Config{
+	cfg := Config{
 		Scale: 1, Duration: time.Second, Rounds: 1, Clients: []int{1, 2}, RTTs: []time.Duration{time.Millisecond}, ProxyProcess: true,
 		CopyRows: 500, CopyReps: 1, SetupReps: 1,
 		Command: "go test ./internal/bench", Progress: testWriter{t},
 	}
-	rep, err := bench.Run(t.Context(), cfg)
+	rep, err := Run(t.Context(), cfg)
 	require.NoError(t, err)
 
 	var committed int64
-	for _, v := range bench.AllVariants() {
+	for _, v := range allVariants() {
 		for _, n := range cfg.Clients {
-			c, ok := rep.Cell(v, n)
+			c, ok := rep.cell(v, n)
 			require.True(t, ok, "%s at %d clients is in the report", v, n)
 			require.Positive(t, c.Transactions, "%s at %d clients committed transactions", v, n)
 			require.Zero(t, c.Failed, "%s at %d clients had no failed transactions", v, n)
 			require.Positive(t, c.TPS, "%s at %d clients", v, n)
 			require.Positive(t, c.P50, "%s at %d clients", v, n)
 			require.GreaterOrEqual(t, c.P99, c.P50, "%s at %d clients: p99 ≥ p50", v, n)
-			require.Positive(t, rep.VsPgbench(c).Ratio)
-			require.Positive(t, rep.VsA(c).Ratio)
+			require.Positive(t, rep.vsPgbench(c).Ratio)
+			require.Positive(t, rep.vsA(c).Ratio)
 			require.Len(t, c.RoundTPS, cfg.Rounds, "%s at %d clients: one TPS per round", v, n)
 			require.False(t, c.Proxied)
-			if v != bench.PgbenchSelect {
+			if v != pgbenchSelect {
 				committed += c.Transactions
 			}
 		}
 	}
-	require.Len(t, rep.Cells, len(bench.AllVariants())*len(cfg.Clients))
-	require.Len(t, rep.RTTCells, len(bench.AllVariants())*len(cfg.RTTs))
-	for _, v := range bench.AllVariants() {
-		c, ok := rep.RTTCell(v, time.Millisecond)
+	require.Len(t, rep.cells, len(allVariants())*len(cfg.Clients))
+	require.Len(t, rep.rttCells, len(allVariants())*len(cfg.RTTs))
+	for _, v := range allVariants() {
+		c, ok := rep.rttCell(v, time.Millisecond)
 		require.True(t, ok, "%s through the proxy is in the report", v)
 		require.True(t, c.Proxied)
 		require.Equal(t, 1, c.Clients, "RTTClients defaults to 1")
 		require.Positive(t, c.Transactions, "%s through the proxy committed transactions", v)
 		require.GreaterOrEqual(t, c.MeasuredRTT, time.Millisecond, "%s: the proxy held every chunk for at least half the delay", v)
 		require.GreaterOrEqual(t, c.P50, time.Millisecond, "%s: a transaction through the proxy takes at least one round trip", v)
-		require.Positive(t, rep.VsPgbench(c).Ratio)
-		if v != bench.PgbenchSelect {
+		require.Positive(t, rep.vsPgbench(c).Ratio)
+		if v != pgbenchSelect {
 			committed += c.Transactions
 		}
 	}
@@ -82,33 +80,33 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	// writes at once. Statement preparation adds a little per connection.
 	// (e) defers the :exec writes: BEGIN and the first ride with the SELECT,
 	// the other three with COMMIT.
-	wantTrips := map[bench.Variant]float64{bench.PgxBegin: 7, bench.PgxBeginFunc: 7, bench.UowTyped: 6, bench.UowBatch: 3, bench.UowWriteBehind: 2}
+	wantTrips := map[variant]float64{pgxBegin: 7, pgxBeginFunc: 7, uowTyped: 6, uowBatch: 3, uowWriteBehind: 2}
 	for v, want := range wantTrips {
 		for _, n := range cfg.Clients {
-			c, _ := rep.Cell(v, n)
+			c, _ := rep.cell(v, n)
 			require.InDelta(t, want, c.RoundTrips, 0.5, "%s at %d clients: round trips per transaction", v, n)
 			require.Positive(t, c.Allocs, "%s at %d clients: allocations counted", v, n)
 		}
-		c, _ := rep.RTTCell(v, time.Millisecond)
+		c, _ := rep.rttCell(v, time.Millisecond)
 		require.InDelta(t, want, c.RoundTrips, 0.5, "%s through the proxy: round trips per transaction", v)
 	}
 
-	cons := rep.Consistency
-	require.True(t, cons.OK(), "sum(abalance) = sum(tbalance) = sum(bbalance) = sum(history.delta): %+v", cons)
+	cons := rep.consistency
+	require.True(t, cons.ok(), "sum(abalance) = sum(tbalance) = sum(bbalance) = sum(history.delta): %+v", cons)
 	require.GreaterOrEqual(t, cons.HistoryRows, committed, "every committed TPC-B transaction left a history row")
 
-	if bench.LoadMeasured() {
-		require.Len(t, rep.Load, len(bench.AllLoadMethods()))
+	if loadMeasured() {
+		require.Len(t, rep.load, len(allLoadMethods()))
 	} else {
-		require.Empty(t, rep.Load, "no bulk load without the example")
+		require.Empty(t, rep.load, "no bulk load without the example")
 	}
-	for _, l := range rep.Load {
+	for _, l := range rep.load {
 		require.Equal(t, cfg.CopyRows, l.Rows, "%s", l.Method)
 		require.Len(t, l.Times, cfg.CopyReps, "%s", l.Method)
 		require.Positive(t, l.Median, "%s", l.Method)
-		require.Positive(t, rep.VsPsql(l).Ratio, "%s", l.Method)
+		require.Positive(t, rep.vsPsql(l).Ratio, "%s", l.Method)
 	}
-	s := rep.Setup
+	s := rep.setup
 	require.Positive(t, s.Clone)
 	require.Positive(t, s.Fresh)
 	require.Positive(t, s.MigrateUp)
@@ -116,38 +114,38 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	require.Greater(t, s.Fresh, s.MigrateUp, "a fresh database includes its migration")
 	require.Positive(t, s.Migrations)
 
-	targets := rep.Targets()
-	if bench.LoadMeasured() {
+	targets := rep.targets()
+	if loadMeasured() {
 		require.Len(t, targets, 4*len(cfg.Clients)+2, "(e), (c) vs (a), (c) and (d) per client count, (e) at 1 ms, :copyfrom")
 	} else {
 		require.Len(t, targets, 4*len(cfg.Clients)+1, "(e), (c) vs (a), (c) and (d) per client count, (e) at 1 ms; no :copyfrom without the example")
 	}
 	for _, tg := range targets {
 		require.False(t, math.IsNaN(tg.Got.Ratio) || tg.Got.Ratio <= 0, "%s: %v", tg.Name, tg.Got)
-		require.NotEmpty(t, tg.Verdict())
+		require.NotEmpty(t, tg.verdict())
 	}
 
-	require.NotEmpty(t, rep.Env.Server)
+	require.NotEmpty(t, rep.env.Server)
 	if envURL := cmp.Or(os.Getenv("DATABASE_URL"), os.Getenv("TEST_DATABASE_URL")); envURL != "" {
 		// A developer's server, run as they chose: the report says what it runs with.
-		require.Equal(t, "env", rep.Env.ServerSource, "localpg uses the server of DATABASE_URL or TEST_DATABASE_URL")
+		require.Equal(t, "env", rep.env.ServerSource, "localpg uses the server of DATABASE_URL or TEST_DATABASE_URL")
 		conn, err := pgx.Connect(t.Context(), envURL)
 		require.NoError(t, err)
 		defer conn.Close(context.WithoutCancel(t.Context()))
 		var fsync string
 		require.NoError(t, conn.QueryRow(t.Context(), "SHOW fsync").Scan(&fsync))
-		require.Equal(t, fsync, rep.Env.Setting("fsync"), "the report records the server's fsync")
+		require.Equal(t, fsync, rep.env.setting("fsync"), "the report records the server's fsync")
 	} else {
-		require.NotEqual(t, "env", rep.Env.ServerSource)
-		require.Equal(t, "off", rep.Env.Setting("fsync"), "localpg's server runs without fsync; the report says so")
+		require.NotEqual(t, "env", rep.env.ServerSource)
+		require.Equal(t, "off", rep.env.setting("fsync"), "localpg's server runs without fsync; the report says so")
 	}
 
 	var text bytes.Buffer
 	require.NoError(t, rep.WriteText(&text))
 	var md bytes.Buffer
-	charts := bench.Charts{TPS: "chart.svg", RTT: "rtt.svg"}
-	require.NoError(t, rep.WriteMarkdown(&md, charts))
-	for _, v := range bench.AllVariants() {
+	charts := Charts{TPS: "chart.svg", RTT: "rtt.svg"}
+	require.NoError(t, rep.writeMarkdown(&md, charts))
+	for _, v := range allVariants() {
 		require.Contains(t, text.String(), string(v))
 		require.Contains(t, md.String(), "| "+string(v)+" |")
 		require.Contains(t, md.String(), "| "+string(v)+" | 1 ms |", "%s through the proxy", v)
@@ -159,11 +157,11 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	var svg bytes.Buffer
 	require.NoError(t, rep.WriteSVG(&svg))
 	requireXML(t, svg.Bytes())
-	require.Equal(t, len(bench.AllVariants())-1, strings.Count(svg.String(), "<polyline"), "one line per TPC-B variant; select-only is left out")
+	require.Equal(t, len(allVariants())-1, strings.Count(svg.String(), "<polyline"), "one line per TPC-B variant; select-only is left out")
 	svg.Reset()
 	require.NoError(t, rep.WriteRTTSVG(&svg))
 	requireXML(t, svg.Bytes())
-	require.Equal(t, len(bench.AllVariants()), strings.Count(svg.String(), "<polyline"), "one line per variant")
+	require.Equal(t, len(allVariants()), strings.Count(svg.String(), "<polyline"), "one line per variant")
 
 	// A new run replaces only the generated part of the document.
 	doc := []byte("# Benchmarks\n\nintro kept\n\n<!-- bench:results:begin (generated by go run ./cmd/bench; edits inside are overwritten) -->\nold numbers\n<!-- bench:results:end -->\n\n## Analysis\n\nanalysis kept\n")
@@ -172,7 +170,7 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	require.Contains(t, string(updated), "intro kept")
 	require.Contains(t, string(updated), "analysis kept")
 	require.NotContains(t, string(updated), "old numbers")
-	require.Contains(t, string(updated), "| "+string(bench.UowBatch)+" |")
+	require.Contains(t, string(updated), "| "+string(uowBatch)+" |")
 }
 
 func requireXML(t *testing.T, data []byte) {

@@ -15,14 +15,14 @@ type chartStyle struct {
 	dash  string // SVG stroke-dasharray, "" for a solid line
 }
 
-var chartStyles = map[Variant]chartStyle{
-	PgbenchTPCB:    {"#444444", "6 4"},
-	PgbenchSelect:  {"#aaaaaa", "2 3"},
-	PgxBegin:       {"#1f77b4", ""},
-	PgxBeginFunc:   {"#17becf", ""},
-	UowTyped:       {"#d62728", ""},
-	UowBatch:       {"#2ca02c", ""},
-	UowWriteBehind: {"#9467bd", ""},
+var chartStyles = map[variant]chartStyle{
+	pgbenchTPCB:    {"#444444", "6 4"},
+	pgbenchSelect:  {"#aaaaaa", "2 3"},
+	pgxBegin:       {"#1f77b4", ""},
+	pgxBeginFunc:   {"#17becf", ""},
+	uowTyped:       {"#d62728", ""},
+	uowBatch:       {"#2ca02c", ""},
+	uowWriteBehind: {"#9467bd", ""},
 }
 
 // lineChart is a chart of TPS, one line per variant, drawn as SVG.
@@ -41,7 +41,7 @@ type tick struct {
 }
 
 type chartLine struct {
-	v   Variant
+	v   variant
 	pts [][2]float64 // (x, y) as fractions of the plot
 }
 
@@ -50,7 +50,7 @@ type chartLine struct {
 // pgbench select-only, a different workload several times faster, is left
 // out so that the TPC-B lines stay readable; a note gives its range.
 func (r *Report) WriteSVG(w io.Writer) error {
-	clients := r.Config.Clients
+	clients := r.config.Clients
 	x := func(i int) float64 {
 		if len(clients) == 1 {
 			return 0.5
@@ -58,8 +58,8 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		return 0.03 + 0.94*float64(i)/float64(len(clients)-1)
 	}
 	maxTPS, selMin, selMax := 0.0, math.Inf(1), 0.0
-	for _, c := range r.Cells {
-		if c.Variant == PgbenchSelect {
+	for _, c := range r.cells {
+		if c.Variant == pgbenchSelect {
 			selMin, selMax = min(selMin, c.TPS), max(selMax, c.TPS)
 			continue
 		}
@@ -68,8 +68,8 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	step := niceStep(maxTPS / 5)
 	yMax := math.Max(step, math.Ceil(maxTPS/step)*step)
 	ch := lineChart{
-		title:    fmt.Sprintf("TPC-B transactions per second (higher is better), scale %d", r.Config.Scale),
-		subtitle: fmt.Sprintf("%d-CPU machine shared by server and clients; %d rounds × %v per cell", r.Env.CPUs, r.Config.Rounds, r.Slice),
+		title:    fmt.Sprintf("TPC-B transactions per second (higher is better), scale %d", r.config.Scale),
+		subtitle: fmt.Sprintf("%d-CPU machine shared by server and clients; %d rounds × %v per cell", r.env.CPUs, r.config.Rounds, r.slice),
 		xLabel:   "clients (connections)",
 		yLabel:   "transactions per second",
 	}
@@ -79,13 +79,13 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	for v := 0.0; v <= yMax+step/2; v += step {
 		ch.yTicks = append(ch.yTicks, tick{v / yMax, thousands(v)})
 	}
-	for _, v := range AllVariants() {
-		if v == PgbenchSelect {
+	for _, v := range allVariants() {
+		if v == pgbenchSelect {
 			continue
 		}
 		l := chartLine{v: v}
 		for i, n := range clients {
-			if c, ok := r.Cell(v, n); ok {
+			if c, ok := r.cell(v, n); ok {
 				l.pts = append(l.pts, [2]float64{x(i), c.TPS / yMax})
 			}
 		}
@@ -100,9 +100,9 @@ func (r *Report) WriteSVG(w io.Writer) error {
 // WriteRTTSVG draws TPS against the round-trip time the proxy added, one
 // line per variant (pgbench select-only included: one round trip, the
 // ceiling), on a logarithmic TPS axis so that every delay stays readable.
-// It draws the RTTCells; with none, an empty plot.
+// It draws the cells measured through the proxy; with none, an empty plot.
 func (r *Report) WriteRTTSVG(w io.Writer) error {
-	rtts := r.Config.RTTs
+	rtts := r.config.RTTs
 	maxRTT := time.Duration(0)
 	for _, d := range rtts {
 		maxRTT = max(maxRTT, d)
@@ -114,7 +114,7 @@ func (r *Report) WriteRTTSVG(w io.Writer) error {
 		return 0.03 + 0.94*float64(d)/float64(maxRTT)
 	}
 	lo, hi := math.Inf(1), 0.0
-	for _, c := range r.RTTCells {
+	for _, c := range r.rttCells {
 		if c.TPS > 0 {
 			lo, hi = min(lo, c.TPS), max(hi, c.TPS)
 		}
@@ -132,8 +132,8 @@ func (r *Report) WriteRTTSVG(w io.Writer) error {
 	}
 	ch := lineChart{
 		title: fmt.Sprintf("TPC-B transactions per second against added round-trip time, %s, scale %d",
-			clientsLabel(r.Config.RTTClients), r.Config.Scale),
-		subtitle: fmt.Sprintf("through a delaying proxy on loopback; logarithmic scale; %d rounds × %v per cell", r.Config.Rounds, r.Slice),
+			clientsLabel(r.config.RTTClients), r.config.Scale),
+		subtitle: fmt.Sprintf("through a delaying proxy on loopback; logarithmic scale; %d rounds × %v per cell", r.config.Rounds, r.slice),
 		xLabel:   "round-trip time added by the proxy",
 		yLabel:   "transactions per second (log)",
 	}
@@ -147,10 +147,10 @@ func (r *Report) WriteRTTSVG(w io.Writer) error {
 			}
 		}
 	}
-	for _, v := range AllVariants() {
+	for _, v := range allVariants() {
 		l := chartLine{v: v}
 		for _, d := range rtts {
-			if c, ok := r.RTTCell(v, d); ok {
+			if c, ok := r.rttCell(v, d); ok {
 				l.pts = append(l.pts, [2]float64{x(d), y(c.TPS)})
 			}
 		}

@@ -152,9 +152,9 @@ func (c Config) Validate() error {
 	return err
 }
 
-// Slice is how long each variant runs in one round: Duration/Rounds rounded
+// slice is how long each variant runs in one round: Duration/Rounds rounded
 // to whole seconds (pgbench -T counts seconds), at least one second.
-func (c Config) Slice() time.Duration {
+func (c Config) slice() time.Duration {
 	rounds := max(c.Rounds, 1)
 	s := (c.Duration/time.Duration(rounds) + time.Second/2).Truncate(time.Second)
 	return max(s, time.Second)

@@ -14,7 +14,7 @@
 //     round to round, so that drift (autovacuum, checkpoints, table growth, a
 //     noisy neighbour) hits all of them alike; a cell's numbers are summed
 //     over the rounds, and every ratio comes with the range of the same ratio
-//     round by round (a Spread), the noise it has to beat.
+//     round by round (a spread), the noise it has to beat.
 //   - TPC-B with network latency (Config.RTTs): every variant again, its
 //     connections through a TCP proxy on loopback that holds each chunk for
 //     half the round-trip delay each way (delay, not a bandwidth cap), in the
@@ -29,7 +29,7 @@
 //     scratch, and migrate up of the whole schema, median of the repetitions.
 //
 // The Report prints as a text table (Report.WriteText), as the Markdown of
-// docs/BENCHMARKS.md (Report.WriteMarkdown, UpdateMarkdown) and as SVG charts
+// docs/BENCHMARKS.md (Report.UpdateMarkdown) and as SVG charts
 // of TPS against clients (Report.WriteSVG) and against the added round-trip
 // time (Report.WriteRTTSVG). Targets are reported, never
 // asserted: a benchmark that fails on a wall-clock number only measures the

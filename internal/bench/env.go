@@ -14,9 +14,9 @@ import (
 	"github.com/cortexerp/datalayer/localpg"
 )
 
-// Environment describes the machine, the versions and the server settings a
+// environment describes the machine, the versions and the server settings a
 // report was measured with.
-type Environment struct {
+type environment struct {
 	GoVersion  string
 	OS, Arch   string
 	CPUs       int    // logical CPUs the OS reports
@@ -29,15 +29,15 @@ type Environment struct {
 	// Pgbench and Psql are the client programs' --version lines.
 	Pgbench, Psql string
 	// Settings are the server settings that matter to these numbers.
-	Settings []Setting
+	Settings []setting
 	// LoadBefore and LoadAfter are the machine's load averages (1, 5 and
 	// 15 minutes, from /proc/loadavg) when the run started and ended: other
 	// work on the machine shows there.
 	LoadBefore, LoadAfter string
 }
 
-// Setting is one server setting as SHOW prints it.
-type Setting struct {
+// setting is one server setting as SHOW prints it.
+type setting struct {
 	Name, Value string
 }
 
@@ -49,8 +49,10 @@ var settingNames = []string{
 	"max_connections", "default_transaction_isolation",
 }
 
-func environment(ctx context.Context, admin *pgx.Conn, srv *localpg.Server, pgbench, psql string) (Environment, error) {
-	e := Environment{
+// readEnvironment describes the machine, the client programs and the server
+// settings of srv.
+func readEnvironment(ctx context.Context, admin *pgx.Conn, srv *localpg.Server, pgbench, psql string) (environment, error) {
+	e := environment{
 		GoVersion:    runtime.Version(),
 		OS:           runtime.GOOS,
 		Arch:         runtime.GOARCH,
@@ -71,13 +73,13 @@ func environment(ctx context.Context, admin *pgx.Conn, srv *localpg.Server, pgbe
 		if err := admin.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
 			return e, fmt.Errorf("read setting %s: %w", name, err)
 		}
-		e.Settings = append(e.Settings, Setting{Name: name, Value: v})
+		e.Settings = append(e.Settings, setting{Name: name, Value: v})
 	}
 	return e, nil
 }
 
-// Setting returns the value of the named setting, "" if not recorded.
-func (e Environment) Setting(name string) string {
+// setting returns the value of the named setting, "" if not recorded.
+func (e environment) setting(name string) string {
 	for _, s := range e.Settings {
 		if s.Name == name {
 			return s.Value

@@ -81,7 +81,7 @@ func TestSliceIsWholeSecondsPerRound(t *testing.T) {
 		{300 * time.Millisecond, 1, time.Second},
 		{time.Second, 3, time.Second},
 	} {
-		got := Config{Duration: tc.duration, Rounds: tc.rounds}.Slice()
+		got := Config{Duration: tc.duration, Rounds: tc.rounds}.slice()
 		require.Equal(t, tc.want, got, "%v over %d rounds", tc.duration, tc.rounds)
 	}
 }
@@ -108,43 +108,43 @@ func TestSpreadIsTheWholeRatioAndTheRangeOfTheRounds(t *testing.T) {
 		name                  string
 		tps, base             float64
 		rounds, baseRounds    []float64
-		want                  Spread
+		want                  spread
 		wantString, wantTimes string
 	}{
 		{
 			name: "per-round ratios give the range, the whole cells the ratio",
 			tps:  1200, base: 1000, rounds: []float64{1100, 1300, 1200}, baseRounds: []float64{1000, 1000, 1200},
-			want:       Spread{Ratio: 1.2, Min: 1, Max: 1.3, Rounds: 3},
+			want:       spread{Ratio: 1.2, Min: 1, Max: 1.3, Rounds: 3},
 			wantString: "1.20 (1.00–1.30)", wantTimes: "1.20× (1.00–1.30)",
 		},
 		{
 			name: "a round against the baseline's same round, not its best",
 			tps:  150, base: 150, rounds: []float64{100, 200}, baseRounds: []float64{200, 100},
-			want:       Spread{Ratio: 1, Min: 0.5, Max: 2, Rounds: 2},
+			want:       spread{Ratio: 1, Min: 0.5, Max: 2, Rounds: 2},
 			wantString: "1.00 (0.50–2.00)", wantTimes: "1.00× (0.50–2.00)",
 		},
 		{
 			name: "one round has no range",
 			tps:  300, base: 200, rounds: []float64{300}, baseRounds: []float64{200},
-			want:       Spread{Ratio: 1.5, Min: 1.5, Max: 1.5, Rounds: 1},
+			want:       spread{Ratio: 1.5, Min: 1.5, Max: 1.5, Rounds: 1},
 			wantString: "1.50", wantTimes: "1.50×",
 		},
 		{
 			name: "a round whose baseline did nothing is left out",
 			tps:  100, base: 50, rounds: []float64{100, 100}, baseRounds: []float64{0, 50},
-			want:       Spread{Ratio: 2, Min: 2, Max: 2, Rounds: 1},
+			want:       spread{Ratio: 2, Min: 2, Max: 2, Rounds: 1},
 			wantString: "2.00", wantTimes: "2.00×",
 		},
 		{
 			name: "no rounds: the range is the ratio",
 			tps:  100, base: 400,
-			want:       Spread{Ratio: 0.25, Min: 0.25, Max: 0.25},
+			want:       spread{Ratio: 0.25, Min: 0.25, Max: 0.25},
 			wantString: "0.25", wantTimes: "0.25×",
 		},
 		{
 			name: "no baseline: zero",
 			tps:  100, base: 0,
-			want:       Spread{},
+			want:       spread{},
 			wantString: "0.00", wantTimes: "0.00×",
 		},
 	} {
@@ -156,15 +156,15 @@ func TestSpreadIsTheWholeRatioAndTheRangeOfTheRounds(t *testing.T) {
 			require.InDelta(t, tc.want.Max, got.Max, 1e-12)
 			require.Equal(t, tc.want.Rounds, got.Rounds)
 			require.Equal(t, tc.wantString, got.String())
-			require.Equal(t, tc.wantTimes, got.Times())
+			require.Equal(t, tc.wantTimes, got.times())
 		})
 	}
 }
 
 func TestReportComparesCellsOfTheSameConditionRoundByRound(t *testing.T) {
 	t.Parallel()
-	cell := func(v Variant, clients int, proxied bool, rtt time.Duration, rounds ...sliceResult) Cell {
-		c := Cell{Variant: v, Clients: clients, Proxied: proxied, RTT: rtt}
+	mk := func(v variant, clients int, proxied bool, rtt time.Duration, rounds ...sliceResult) cell {
+		c := cell{Variant: v, Clients: clients, Proxied: proxied, RTT: rtt}
 		for _, r := range rounds {
 			c.add(r)
 		}
@@ -173,33 +173,33 @@ func TestReportComparesCellsOfTheSameConditionRoundByRound(t *testing.T) {
 	}
 	sec := func(n int64) sliceResult { return sliceResult{n: n, elapsed: time.Second} }
 	rep := &Report{
-		Config: Config{Clients: []int{1}, RTTs: []time.Duration{time.Millisecond}, RTTClients: 1},
-		Cells: []Cell{
-			cell(PgbenchTPCB, 1, false, 0, sec(1000), sec(2000)),
-			cell(UowWriteBehind, 1, false, 0, sec(1500), sec(2400)),
+		config: Config{Clients: []int{1}, RTTs: []time.Duration{time.Millisecond}, RTTClients: 1},
+		cells: []cell{
+			mk(pgbenchTPCB, 1, false, 0, sec(1000), sec(2000)),
+			mk(uowWriteBehind, 1, false, 0, sec(1500), sec(2400)),
 		},
-		RTTCells: []Cell{
-			cell(PgbenchTPCB, 1, true, time.Millisecond, sec(100), sec(100)),
-			cell(UowWriteBehind, 1, true, time.Millisecond, sec(310), sec(320)),
+		rttCells: []cell{
+			mk(pgbenchTPCB, 1, true, time.Millisecond, sec(100), sec(100)),
+			mk(uowWriteBehind, 1, true, time.Millisecond, sec(310), sec(320)),
 		},
 	}
-	direct, _ := rep.Cell(UowWriteBehind, 1)
+	direct, _ := rep.cell(uowWriteBehind, 1)
 	require.Equal(t, []float64{1500, 2400}, direct.RoundTPS)
-	got := rep.VsPgbench(direct)
+	got := rep.vsPgbench(direct)
 	require.InDelta(t, 3900.0/3000, got.Ratio, 1e-12, "summed transactions over summed time")
 	require.InDelta(t, 1.2, got.Min, 1e-12, "round 2: 2400 / 2000")
 	require.InDelta(t, 1.5, got.Max, 1e-12, "round 1: 1500 / 1000")
 
-	delayed, _ := rep.RTTCell(UowWriteBehind, time.Millisecond)
-	got = rep.VsPgbench(delayed)
+	delayed, _ := rep.rttCell(uowWriteBehind, time.Millisecond)
+	got = rep.vsPgbench(delayed)
 	require.InDelta(t, 3.15, got.Ratio, 1e-12, "against pgbench through the same proxy, not the direct one")
 	require.InDelta(t, 3.1, got.Min, 1e-12)
 	require.InDelta(t, 3.2, got.Max, 1e-12)
-	require.Equal(t, Spread{}, rep.VsA(delayed), "(a) was not measured")
+	require.Equal(t, spread{}, rep.vsA(delayed), "(a) was not measured")
 
 	var verdicts []string
-	for _, tg := range rep.Targets() {
-		verdicts = append(verdicts, tg.Where()+": "+tg.Verdict())
+	for _, tg := range rep.targets() {
+		verdicts = append(verdicts, tg.where()+": "+tg.verdict())
 	}
 	require.Equal(t, []string{
 		"1 client: met, not in every round", // 1.30 against 1.3, round 2 at 1.2
@@ -213,15 +213,15 @@ func TestReportComparesCellsOfTheSameConditionRoundByRound(t *testing.T) {
 func TestTargetVerdictSaysWhetherTheRoundsAgree(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		got  Spread
+		got  spread
 		want string
 	}{
-		{Spread{Ratio: 1.4, Min: 1.35, Max: 1.5, Rounds: 4}, "met"},
-		{Spread{Ratio: 1.32, Min: 1.2, Max: 1.5, Rounds: 4}, "met, not in every round"},
-		{Spread{Ratio: 1.25, Min: 1.1, Max: 1.31, Rounds: 4}, "MISSED, met in some rounds"},
-		{Spread{Ratio: 1.1, Min: 1.0, Max: 1.2, Rounds: 4}, "MISSED"},
+		{spread{Ratio: 1.4, Min: 1.35, Max: 1.5, Rounds: 4}, "met"},
+		{spread{Ratio: 1.32, Min: 1.2, Max: 1.5, Rounds: 4}, "met, not in every round"},
+		{spread{Ratio: 1.25, Min: 1.1, Max: 1.31, Rounds: 4}, "MISSED, met in some rounds"},
+		{spread{Ratio: 1.1, Min: 1.0, Max: 1.2, Rounds: 4}, "MISSED"},
 	} {
-		require.Equal(t, tc.want, Target{Want: 1.3, Got: tc.got}.Verdict(), "%v against 1.3", tc.got)
+		require.Equal(t, tc.want, target{Want: 1.3, Got: tc.got}.verdict(), "%v against 1.3", tc.got)
 	}
 }
 
@@ -328,8 +328,8 @@ func TestSchemaMatchesPgbench(t *testing.T) {
 //	go test ./internal/bench -run '^$' -bench Transaction -benchmem
 func BenchmarkTransaction(b *testing.B) {
 	const scale = 1
-	names := map[Variant]string{PgxBegin: "a-pgx-begin", PgxBeginFunc: "b-pgx-beginfunc", UowTyped: "c-uow-typed", UowBatch: "d-uow-batch", UowWriteBehind: "e-uow-writebehind"}
-	for _, v := range []Variant{PgxBegin, PgxBeginFunc, UowTyped, UowBatch, UowWriteBehind} {
+	names := map[variant]string{pgxBegin: "a-pgx-begin", pgxBeginFunc: "b-pgx-beginfunc", uowTyped: "c-uow-typed", uowBatch: "d-uow-batch", uowWriteBehind: "e-uow-writebehind"}
+	for _, v := range []variant{pgxBegin, pgxBeginFunc, uowTyped, uowBatch, uowWriteBehind} {
 		b.Run(names[v], func(b *testing.B) {
 			url := dbtest.NewURL(b, dbtest.WithMigrations(tpcbSchema(b)))
 			load(b, url, scale)

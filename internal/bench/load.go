@@ -5,28 +5,28 @@ import (
 	"time"
 )
 
-// LoadMethod names a way of writing the bulk-load rows into products.
-type LoadMethod string
+// loadMethod names a way of writing the bulk-load rows into products.
+type loadMethod string
 
 // The bulk-load methods; psql \copy is the baseline.
 const (
-	// LoadCopyFrom is dbgen's :copyfrom ProductImport (pgx CopyFrom, binary
+	// loadCopyFrom is dbgen's :copyfrom ProductImport (pgx CopyFrom, binary
 	// COPY) inside uow.Do.
-	LoadCopyFrom LoadMethod = "dbgen :copyfrom (ProductImport)"
-	// LoadPerRow is one dbgen ProductCreate (INSERT … RETURNING *) per row,
+	loadCopyFrom loadMethod = "dbgen :copyfrom (ProductImport)"
+	// loadPerRow is one dbgen ProductCreate (INSERT … RETURNING *) per row,
 	// all inside one uow.Do.
-	LoadPerRow LoadMethod = "per-row ProductCreate in one uow.Do"
-	// LoadPsqlCopy is psql's \copy of a CSV file with the same rows (text
+	loadPerRow loadMethod = "per-row ProductCreate in one uow.Do"
+	// loadPsqlCopy is psql's \copy of a CSV file with the same rows (text
 	// COPY), timed by psql's \timing: its start-up and connection are left out.
-	LoadPsqlCopy LoadMethod = `psql \copy from CSV`
+	loadPsqlCopy loadMethod = `psql \copy from CSV`
 )
 
-// AllLoadMethods returns every bulk-load method in report order.
-func AllLoadMethods() []LoadMethod { return []LoadMethod{LoadPsqlCopy, LoadCopyFrom, LoadPerRow} }
+// allLoadMethods returns every bulk-load method in report order.
+func allLoadMethods() []loadMethod { return []loadMethod{loadPsqlCopy, loadCopyFrom, loadPerRow} }
 
-// LoadResult is one bulk-load method's timings.
-type LoadResult struct {
-	Method LoadMethod
+// loadResult is one bulk-load method's timings.
+type loadResult struct {
+	Method loadMethod
 	// Rows is the number of rows written by each repetition.
 	Rows int
 	// Times are the repetitions' durations, in the order they ran.
@@ -35,8 +35,8 @@ type LoadResult struct {
 	Median time.Duration
 }
 
-// RowsPerSecond is Rows over Median.
-func (l LoadResult) RowsPerSecond() float64 { return ratio(float64(l.Rows), l.Median.Seconds()) }
+// rowsPerSecond is Rows over Median.
+func (l loadResult) rowsPerSecond() float64 { return ratio(float64(l.Rows), l.Median.Seconds()) }
 
 // productLoad is the bulk load into the example's products table
 // (load_products.go sets it at init). It is nil once make remove-example has
@@ -44,9 +44,9 @@ func (l LoadResult) RowsPerSecond() float64 { return ratio(float64(l.Rows), l.Me
 // section out of its report and says so.
 var productLoad func(r *run, ctx context.Context, rep *Report) error
 
-// LoadMeasured reports whether this build of the bench measures the bulk
+// loadMeasured reports whether this build of the bench measures the bulk
 // load (false once make remove-example has taken the example out).
-func LoadMeasured() bool { return productLoad != nil }
+func loadMeasured() bool { return productLoad != nil }
 
 // load runs the bulk load, if this build has one.
 func (r *run) load(ctx context.Context, rep *Report) error {

@@ -105,8 +105,8 @@ func (r *run) loadProducts(ctx context.Context, rep *Report) error {
 		strings.ReplaceAll(csvPath, "'", "''") + `' WITH (FORMAT csv)`
 	conn := newClientConn(url)
 
-	timed := map[LoadMethod]func() (time.Duration, error){
-		LoadCopyFrom: func() (time.Duration, error) {
+	timed := map[loadMethod]func() (time.Duration, error){
+		loadCopyFrom: func() (time.Duration, error) {
 			t0 := time.Now()
 			err := u.Do(ctx, func(ctx context.Context, q *dbgen.Queries) error {
 				_, err := q.ProductImport(ctx, rows)
@@ -114,7 +114,7 @@ func (r *run) loadProducts(ctx context.Context, rep *Report) error {
 			})
 			return time.Since(t0), err
 		},
-		LoadPerRow: func() (time.Duration, error) {
+		loadPerRow: func() (time.Duration, error) {
 			t0 := time.Now()
 			err := u.Do(ctx, func(ctx context.Context, q *dbgen.Queries) error {
 				for _, row := range rows {
@@ -126,7 +126,7 @@ func (r *run) loadProducts(ctx context.Context, rep *Report) error {
 			})
 			return time.Since(t0), err
 		},
-		LoadPsqlCopy: func() (time.Duration, error) {
+		loadPsqlCopy: func() (time.Duration, error) {
 			out, err := conn.run(ctx, r.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", `\timing on`, "-c", psqlCopy)
 			if err != nil {
 				return 0, err
@@ -140,12 +140,12 @@ func (r *run) loadProducts(ctx context.Context, rep *Report) error {
 		},
 	}
 
-	results := map[LoadMethod]*LoadResult{}
-	for _, method := range AllLoadMethods() {
-		results[method] = &LoadResult{Method: method, Rows: len(rows)}
+	results := map[loadMethod]*loadResult{}
+	for _, method := range allLoadMethods() {
+		results[method] = &loadResult{Method: method, Rows: len(rows)}
 	}
 	for i := range r.cfg.CopyReps {
-		for _, method := range rotate(AllLoadMethods(), i) {
+		for _, method := range rotate(allLoadMethods(), i) {
 			if _, err := pool.Exec(ctx, "TRUNCATE products RESTART IDENTITY CASCADE"); err != nil {
 				return fmt.Errorf("empty products: %w", err)
 			}
@@ -164,10 +164,10 @@ func (r *run) loadProducts(ctx context.Context, rep *Report) error {
 			progress(r.cfg, "load %d/%d  %-36s %8.0f rows/s", i+1, r.cfg.CopyReps, method, ratio(float64(n), d.Seconds()))
 		}
 	}
-	for _, method := range AllLoadMethods() {
+	for _, method := range allLoadMethods() {
 		res := results[method]
 		res.Median = median(res.Times)
-		rep.Load = append(rep.Load, *res)
+		rep.load = append(rep.load, *res)
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func pgbenchThreads(clients int) int {
 }
 
 // pgbenchArgs are the arguments of one pgbench slice, without the connection.
-func pgbenchArgs(v Variant, clients int, d time.Duration, logPrefix string) []string {
+func pgbenchArgs(v variant, clients int, d time.Duration, logPrefix string) []string {
 	args := []string{
 		"-n", // no VACUUM or TRUNCATE before each slice: every variant sees the same tables
 		"-M", "prepared",
@@ -154,7 +154,7 @@ func pgbenchArgs(v Variant, clients int, d time.Duration, logPrefix string) []st
 	if logPrefix != "" {
 		args = append(args, "-l", "--log-prefix", logPrefix)
 	}
-	if v == PgbenchSelect {
+	if v == pgbenchSelect {
 		args = append(args, "-S")
 	}
 	return args
@@ -168,7 +168,7 @@ var (
 
 // runPgbenchSlice runs one pgbench slice and reads its summary and its
 // per-transaction log (-l) for the latencies.
-func runPgbenchSlice(ctx context.Context, pgbench string, conn clientConn, v Variant, clients int, d time.Duration, tmp string, server serverCPU) (sliceResult, error) {
+func runPgbenchSlice(ctx context.Context, pgbench string, conn clientConn, v variant, clients int, d time.Duration, tmp string, server serverCPU) (sliceResult, error) {
 	dir, err := os.MkdirTemp(tmp, "pgbench-")
 	if err != nil {
 		return sliceResult{}, fmt.Errorf("pgbench log dir: %w", err)

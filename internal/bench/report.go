@@ -12,36 +12,36 @@ import (
 
 // Report is what Run measured.
 type Report struct {
-	// Config is the configuration the run used, defaults filled in.
-	Config Config
-	// Slice is how long each TPC-B variant ran per round (Config.Slice).
-	Slice time.Duration
-	// Env describes the machine, versions and server settings.
-	Env Environment
-	// Started is when the run began; Took how long it lasted.
-	Started time.Time
-	Took    time.Duration
-	// InitTook is how long pgbench -i took.
-	InitTook time.Duration
-	// Cells are the TPC-B results with the clients connected straight to
-	// the server, by variant (AllVariants order) then by client count
+	// config is the configuration the run used, defaults filled in.
+	config Config
+	// slice is how long each TPC-B variant ran per round (Config.slice).
+	slice time.Duration
+	// env describes the machine, versions and server settings.
+	env environment
+	// started is when the run began; took how long it lasted.
+	started time.Time
+	took    time.Duration
+	// initTook is how long pgbench -i took.
+	initTook time.Duration
+	// cells are the TPC-B results with the clients connected straight to
+	// the server, by variant (allVariants order) then by client count
 	// (Config.Clients order).
-	Cells []Cell
-	// RTTCells are the TPC-B results through the delaying proxy, at
+	cells []cell
+	// rttCells are the TPC-B results through the delaying proxy, at
 	// Config.RTTClients clients, by variant then by delay (Config.RTTs
 	// order); empty without Config.RTTs.
-	RTTCells []Cell
-	// Consistency are the TPC-B sums after the last round.
-	Consistency Consistency
-	// Load are the bulk-load results, in AllLoadMethods order.
-	Load []LoadResult
-	// Setup compares a cloned test database with a freshly migrated one.
-	Setup SetupResult
+	rttCells []cell
+	// consistency are the TPC-B sums after the last round.
+	consistency consistency
+	// load are the bulk-load results, in allLoadMethods order.
+	load []loadResult
+	// setup compares a cloned test database with a freshly migrated one.
+	setup setupResult
 }
 
-// Cell is one TPC-B variant under one condition, summed over the rounds.
-type Cell struct {
-	Variant Variant
+// cell is one TPC-B variant under one condition, summed over the rounds.
+type cell struct {
+	Variant variant
 	Clients int
 	// Proxied says the clients connected through the delaying proxy, which
 	// added RTT to every round trip (0: the proxy's own cost, no delay).
@@ -69,14 +69,14 @@ type Cell struct {
 	// time: near the machine's core count, the cell was CPU-bound.
 	CoresBusy float64
 	// RoundTPS is the TPS of each round, in the order the rounds ran: the
-	// per-round ratios of a Spread.
+	// per-round ratios of a spread.
 	RoundTPS []float64
 
 	latencies []time.Duration
 	prof      profile
 }
 
-func (c *Cell) add(res sliceResult) {
+func (c *cell) add(res sliceResult) {
 	c.Transactions += res.n
 	c.Failed += res.failed
 	c.Elapsed += res.elapsed
@@ -90,7 +90,7 @@ func (c *Cell) add(res sliceResult) {
 	c.RoundTPS = append(c.RoundTPS, ratio(float64(res.n), res.elapsed.Seconds()))
 }
 
-func (c *Cell) finish() {
+func (c *cell) finish() {
 	slices.Sort(c.latencies)
 	c.P50, c.P99 = percentile(c.latencies, 50), percentile(c.latencies, 99)
 	c.TPS = ratio(float64(c.Transactions), c.Elapsed.Seconds())
@@ -109,81 +109,85 @@ func (c *Cell) finish() {
 	c.latencies = nil
 }
 
-// Consistency holds the sums the TPC-B transaction keeps equal: every
+// consistency holds the sums the TPC-B transaction keeps equal: every
 // transaction adds one delta to an account, a teller, a branch and the
 // history.
-type Consistency struct {
+type consistency struct {
 	Accounts, Tellers, Branches, History int64
 	// HistoryRows counts the transactions committed since pgbench -i.
 	HistoryRows int64
 }
 
-// OK reports whether the four sums agree.
-func (c Consistency) OK() bool {
+// ok reports whether the four sums agree.
+func (c consistency) ok() bool {
 	return c.Accounts == c.Tellers && c.Tellers == c.Branches && c.Branches == c.History
 }
 
-// Cell returns the result of variant v at clients connected straight to
+// cell returns the result of variant v at clients connected straight to
 // the server, if measured.
-func (r *Report) Cell(v Variant, clients int) (Cell, bool) {
-	for _, c := range r.Cells {
+func (r *Report) cell(v variant, clients int) (cell, bool) {
+	for _, c := range r.cells {
 		if c.Variant == v && c.Clients == clients {
 			return c, true
 		}
 	}
-	return Cell{}, false
+	return cell{}, false
 }
 
-// RTTCell returns the result of variant v through the proxy adding rtt, if
+// rttCell returns the result of variant v through the proxy adding rtt, if
 // measured.
-func (r *Report) RTTCell(v Variant, rtt time.Duration) (Cell, bool) {
-	for _, c := range r.RTTCells {
+func (r *Report) rttCell(v variant, rtt time.Duration) (cell, bool) {
+	for _, c := range r.rttCells {
 		if c.Variant == v && c.RTT == rtt {
 			return c, true
 		}
 	}
-	return Cell{}, false
+	return cell{}, false
 }
+
+// MeasuredRTT reports whether the run measured TPC-B through the delaying
+// proxy (Config.RTTs), so that [Report.WriteRTTSVG] has lines to draw.
+func (r *Report) MeasuredRTT() bool { return len(r.rttCells) > 0 }
 
 // peer returns variant v's cell under c's condition.
-func (r *Report) peer(c Cell, v Variant) (Cell, bool) {
+func (r *Report) peer(c cell, v variant) (cell, bool) {
 	if c.Proxied {
-		return r.RTTCell(v, c.RTT)
+		return r.rttCell(v, c.RTT)
 	}
-	return r.Cell(v, c.Clients)
+	return r.cell(v, c.Clients)
 }
 
-// Compare is c's TPS over variant base's under the same condition, with the
+// compare is c's TPS over variant base's under the same condition, with the
 // range of the per-round ratios; zero when base was not measured.
-func (r *Report) Compare(c Cell, base Variant) Spread {
+func (r *Report) compare(c cell, base variant) spread {
 	b, ok := r.peer(c, base)
 	if !ok {
-		return Spread{}
+		return spread{}
 	}
 	return newSpread(c.TPS, b.TPS, c.RoundTPS, b.RoundTPS)
 }
 
-// VsPgbench is c's TPS over pgbench TPC-B's under the same condition.
-func (r *Report) VsPgbench(c Cell) Spread { return r.Compare(c, PgbenchTPCB) }
+// vsPgbench is c's TPS over pgbench TPC-B's under the same condition.
+func (r *Report) vsPgbench(c cell) spread { return r.compare(c, pgbenchTPCB) }
 
-// VsA is c's TPS over variant (a)'s under the same condition.
-func (r *Report) VsA(c Cell) Spread { return r.Compare(c, PgxBegin) }
+// vsA is c's TPS over variant (a)'s under the same condition.
+func (r *Report) vsA(c cell) spread { return r.compare(c, pgxBegin) }
 
-// LoadResult returns the result of method m, if measured.
-func (r *Report) LoadResult(m LoadMethod) (LoadResult, bool) {
-	for _, l := range r.Load {
+// loadResult returns the result of method m, if measured.
+func (r *Report) loadResult(m loadMethod) (loadResult, bool) {
+	for _, l := range r.load {
 		if l.Method == m {
 			return l, true
 		}
 	}
-	return LoadResult{}, false
+	return loadResult{}, false
 }
 
-// VsPsql is l's throughput over psql \copy's: psql's median time over
+// vsPsql is l's throughput over psql \copy's: psql's median time over
 // l's, with the range of the same ratio in each repetition (the methods take
 // turns within one).
-func (r *Report) VsPsql(l LoadResult) Spread {
-	base, _ := r.LoadResult(LoadPsqlCopy)
+func (r *Report) vsPsql(l loadResult) spread {
+	base, _ := r.loadResult(loadPsqlCopy)
 	return newSpread(base.Median.Seconds(), l.Median.Seconds(), seconds(base.Times), seconds(l.Times))
 }
 
@@ -196,8 +200,8 @@ func seconds(ds []time.Duration) []float64 {
 	return out
 }
 
-// Target is one of the issues' goals, reported and never asserted.
-type Target struct {
+// target is one of the issues' goals, reported and never asserted.
+type target struct {
 	// Name says what is compared, e.g. "(c) vs pgbench TPC-B".
 	Name string
 	// Clients is the client count, 0 for a goal that has none; RTT the delay
@@ -208,21 +212,21 @@ type Target struct {
 	// Want is the ratio aimed for; Got the one measured, with its range
 	// over the rounds.
 	Want float64
-	Got  Spread
+	Got  spread
 }
 
-// Met reports whether Got reaches Want over the whole cells.
-func (t Target) Met() bool { return t.Got.Ratio >= t.Want }
+// met reports whether Got reaches Want over the whole cells.
+func (t target) met() bool { return t.Got.Ratio >= t.Want }
 
-// Verdict says whether the target was met, and whether the rounds agree:
+// verdict says whether the target was met, and whether the rounds agree:
 // "met" and "MISSED" when every round's ratio is on the same side of Want
 // as the whole cell's, else "met, not in every round" or "MISSED, met in
 // some rounds" (the difference is within the noise).
-func (t Target) Verdict() string {
+func (t target) verdict() string {
 	switch {
-	case t.Met() && t.Got.Min >= t.Want:
+	case t.met() && t.Got.Min >= t.Want:
 		return "met"
-	case t.Met():
+	case t.met():
 		return "met, not in every round"
 	case t.Got.Max >= t.Want:
 		return "MISSED, met in some rounds"
@@ -231,9 +235,9 @@ func (t Target) Verdict() string {
 	}
 }
 
-// Where names the target's condition: "4 clients", "1 client, 1ms RTT", or
+// where names the target's condition: "4 clients", "1 client, 1ms RTT", or
 // "-" for a goal without one.
-func (t Target) Where() string {
+func (t target) where() string {
 	switch {
 	case t.Clients == 0:
 		return "-"
@@ -247,35 +251,35 @@ func (t Target) Where() string {
 // targetRTT is the delay of the round-trip target.
 const targetRTT = time.Millisecond
 
-// Targets returns the goals of the benchmark issues with what was measured:
+// targets returns the goals of the benchmark issues with what was measured:
 // the write-behind ones first, then the earlier ones.
-func (r *Report) Targets() []Target {
-	var ts []Target
-	for _, n := range r.Config.Clients {
-		c, _ := r.Cell(UowWriteBehind, n)
+func (r *Report) targets() []target {
+	var ts []target
+	for _, n := range r.config.Clients {
+		c, _ := r.cell(uowWriteBehind, n)
 		want := 1.15
 		if n == 1 {
 			want = 1.3
 		}
-		ts = append(ts, Target{Name: "(e) WriteBehind vs pgbench TPC-B", Clients: n, Want: want, Got: r.VsPgbench(c)})
+		ts = append(ts, target{Name: "(e) WriteBehind vs pgbench TPC-B", Clients: n, Want: want, Got: r.vsPgbench(c)})
 	}
-	if c, ok := r.RTTCell(UowWriteBehind, targetRTT); ok {
-		ts = append(ts, Target{Name: "(e) WriteBehind vs pgbench TPC-B", Clients: c.Clients, Proxied: true, RTT: targetRTT, Want: 3, Got: r.VsPgbench(c)})
+	if c, ok := r.rttCell(uowWriteBehind, targetRTT); ok {
+		ts = append(ts, target{Name: "(e) WriteBehind vs pgbench TPC-B", Clients: c.Clients, Proxied: true, RTT: targetRTT, Want: 3, Got: r.vsPgbench(c)})
 	}
-	for _, n := range r.Config.Clients {
-		c, _ := r.Cell(UowTyped, n)
-		ts = append(ts, Target{Name: "(c) uow.Do + tpcbgen vs (a) pgx Begin/Commit", Clients: n, Want: 1.0, Got: r.VsA(c)})
+	for _, n := range r.config.Clients {
+		c, _ := r.cell(uowTyped, n)
+		ts = append(ts, target{Name: "(c) uow.Do + tpcbgen vs (a) pgx Begin/Commit", Clients: n, Want: 1.0, Got: r.vsA(c)})
 	}
-	for _, n := range r.Config.Clients {
-		c, _ := r.Cell(UowTyped, n)
-		ts = append(ts, Target{Name: "(c) uow.Do + tpcbgen vs pgbench TPC-B", Clients: n, Want: 1.0, Got: r.VsPgbench(c)})
+	for _, n := range r.config.Clients {
+		c, _ := r.cell(uowTyped, n)
+		ts = append(ts, target{Name: "(c) uow.Do + tpcbgen vs pgbench TPC-B", Clients: n, Want: 1.0, Got: r.vsPgbench(c)})
 	}
-	for _, n := range r.Config.Clients {
-		c, _ := r.Cell(UowBatch, n)
-		ts = append(ts, Target{Name: "(d) uow.Do + batch vs pgbench TPC-B", Clients: n, Want: 1.2, Got: r.VsPgbench(c)})
+	for _, n := range r.config.Clients {
+		c, _ := r.cell(uowBatch, n)
+		ts = append(ts, target{Name: "(d) uow.Do + batch vs pgbench TPC-B", Clients: n, Want: 1.2, Got: r.vsPgbench(c)})
 	}
-	if l, ok := r.LoadResult(LoadCopyFrom); ok {
-		ts = append(ts, Target{Name: `:copyfrom vs psql \copy`, Want: 0.8, Got: r.VsPsql(l)})
+	if l, ok := r.loadResult(loadCopyFrom); ok {
+		ts = append(ts, target{Name: `:copyfrom vs psql \copy`, Want: 0.8, Got: r.vsPsql(l)})
 	}
 	return ts
 }
@@ -293,18 +297,18 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	p("TPC-B, scale %d, %v per cell (%d rounds × %v, interleaved); a ratio is over the whole cells, (lowest–highest) over the rounds\n",
-		r.Config.Scale, r.Slice*time.Duration(r.Config.Rounds), r.Config.Rounds, r.Slice)
+		r.config.Scale, r.slice*time.Duration(r.config.Rounds), r.config.Rounds, r.slice)
 	rows := [][]string{{"variant", "clients", "TPS", "p50", "p99", "× pgbench", "× (a)"}}
-	for _, c := range r.Cells {
+	for _, c := range r.cells {
 		rows = append(rows, []string{string(c.Variant), fmt.Sprint(c.Clients), fmt.Sprintf("%.0f", c.TPS),
-			ms(c.P50), ms(c.P99), r.VsPgbench(c).String(), r.VsA(c).String()})
+			ms(c.P50), ms(c.P99), r.vsPgbench(c).String(), r.vsA(c).String()})
 	}
 	table(rows)
 
-	if len(r.RTTCells) > 0 {
-		p("\nTPC-B through the delaying proxy, %s\n", clientsLabel(r.Config.RTTClients))
+	if len(r.rttCells) > 0 {
+		p("\nTPC-B through the delaying proxy, %s\n", clientsLabel(r.config.RTTClients))
 		rows = [][]string{{"variant", "added RTT", "measured", "TPS", "p50", "p99", "round trips", "× pgbench", "× (a)"}}
-		for _, c := range r.RTTCells {
+		for _, c := range r.rttCells {
 			rows = append(rows, r.rttRow(c))
 		}
 		table(rows)
@@ -312,23 +316,23 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	p("\nwhere the time goes, per transaction (— where not measurable)\n")
 	rows = [][]string{{"variant", "clients", "round trips", "allocs", "client CPU", "server CPU", "cores busy"}}
-	for _, c := range r.Cells {
+	for _, c := range r.cells {
 		rows = append(rows, r.profileRow(c))
 	}
 	table(rows)
 
-	if len(r.Load) == 0 {
+	if len(r.load) == 0 {
 		p("\nbulk load: not measured (it needs the example's products table, which make remove-example took out)\n")
 	} else {
-		p("\nbulk load, %d rows, median of %d\n", r.Config.CopyRows, r.Config.CopyReps)
+		p("\nbulk load, %d rows, median of %d\n", r.config.CopyRows, r.config.CopyReps)
 		rows = [][]string{{"method", "median", "rows/s", "× psql"}}
-		for _, l := range r.Load {
-			rows = append(rows, []string{string(l.Method), ms(l.Median), fmt.Sprintf("%.0f", l.RowsPerSecond()), r.VsPsql(l).String()})
+		for _, l := range r.load {
+			rows = append(rows, []string{string(l.Method), ms(l.Median), fmt.Sprintf("%.0f", l.rowsPerSecond()), r.vsPsql(l).String()})
 		}
 		table(rows)
 	}
 
-	s := r.Setup
+	s := r.setup
 	p("\na migrated database for a test, median of %d\n", s.Reps)
 	rows = [][]string{{"way", "median", "× clone"}}
 	for _, w := range r.setupWays() {
@@ -338,14 +342,14 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	p("\ntargets (reported, not asserted)\n")
 	rows = nil
-	for _, t := range r.Targets() {
-		rows = append(rows, []string{t.Name, t.Where(), fmt.Sprintf("want ≥ %.2f×", t.Want), "got " + t.Got.Times(), t.Verdict()})
+	for _, t := range r.targets() {
+		rows = append(rows, []string{t.Name, t.where(), fmt.Sprintf("want ≥ %.2f×", t.Want), "got " + t.Got.times(), t.verdict()})
 	}
 	table(rows)
 
-	c := r.Consistency
+	c := r.consistency
 	p("\ndata check: sum(abalance)=%d sum(tbalance)=%d sum(bbalance)=%d sum(history.delta)=%d over %d transactions: %s\n",
-		c.Accounts, c.Tellers, c.Branches, c.History, c.HistoryRows, map[bool]string{true: "consistent", false: "INCONSISTENT"}[c.OK()])
+		c.Accounts, c.Tellers, c.Branches, c.History, c.HistoryRows, map[bool]string{true: "consistent", false: "INCONSISTENT"}[c.ok()])
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -358,12 +362,12 @@ type setupWay struct {
 }
 
 // vsClone is w's time over the dbtest-style clone's.
-func (w setupWay) vsClone(s SetupResult) Spread {
+func (w setupWay) vsClone(s setupResult) spread {
 	return newSpread(w.d.Seconds(), s.Clone.Seconds(), seconds(w.reps), seconds(s.reps.clone))
 }
 
 func (r *Report) setupWays() []setupWay {
-	s := r.Setup
+	s := r.setup
 	ways := []setupWay{
 		{"dbtest-style clone (pgtestdb)", "dbtest-style: pgtestdb clones the migrated template (`CREATE DATABASE … TEMPLATE`), as `dbtest.New` does when no clone made ahead is ready (`go test ./dbtest -bench New` measures both)", s.Clone, s.reps.clone},
 		{"fresh database + migrate up", "fresh: `CREATE DATABASE`, then migrate up", s.Fresh, s.reps.fresh},
@@ -378,7 +382,7 @@ func (r *Report) setupWays() []setupWay {
 }
 
 // profileRow is c's profile as table cells.
-func (r *Report) profileRow(c Cell) []string {
+func (r *Report) profileRow(c cell) []string {
 	num := func(v float64, format string) string {
 		if v == 0 {
 			return "—"
@@ -396,13 +400,13 @@ func (r *Report) profileRow(c Cell) []string {
 }
 
 // rttRow is a proxied cell as table cells.
-func (r *Report) rttRow(c Cell) []string {
+func (r *Report) rttRow(c cell) []string {
 	trips := "—"
 	if c.RoundTrips > 0 {
 		trips = fmt.Sprintf("%.2f", c.RoundTrips)
 	}
 	return []string{string(c.Variant), rttLabel(c.RTT), ms(c.MeasuredRTT), fmt.Sprintf("%.0f", c.TPS), ms(c.P50), ms(c.P99),
-		trips, r.VsPgbench(c).String(), r.VsA(c).String()}
+		trips, r.vsPgbench(c).String(), r.vsA(c).String()}
 }
 
 // rttLabel formats a round-trip delay in milliseconds: "0 ms", "0.5 ms".
@@ -438,23 +442,23 @@ const (
 
 // Charts are the paths of the charts a Markdown report links, relative to
 // the document: TPS against clients (Report.WriteSVG) and TPS against the
-// added round-trip time (Report.WriteRTTSVG, linked when RTTCells were
-// measured).
+// added round-trip time (Report.WriteRTTSVG, linked when the run
+// [Report.MeasuredRTT]).
 type Charts struct {
 	TPS, RTT string
 }
 
-// WriteMarkdown writes the results as Markdown: machine and versions, the
+// writeMarkdown writes the results as Markdown: machine and versions, the
 // TPC-B tables with the charts, targets, bulk load and database set-up.
-func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
+func (r *Report) writeMarkdown(w io.Writer, charts Charts) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
-	e := r.Env
-	cmd := r.Config.Command
+	e := r.env
+	cmd := r.config.Command
 	if cmd == "" {
 		cmd = "go run ./cmd/bench"
 	}
-	p("Measured on %s in %s with\n\n```\n%s\n```\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Took.Round(time.Second), cmd)
+	p("Measured on %s in %s with\n\n```\n%s\n```\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second), cmd)
 
 	p("### Machine, versions, server settings\n\n")
 	p("| | |\n|---|---|\n")
@@ -479,21 +483,21 @@ func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
 		"a difference inside that range is noise. pgbench ran as "+
 		"`pgbench -n -M prepared -c C -j min(C, GOMAXPROCS) -T %d -l` (`-S` for select-only); its TPS excludes "+
 		"its connection time, and the Go variants open their pool's connections before their clock starts.\n\n",
-		r.Config.Scale, 100_000*r.Config.Scale, 10*r.Config.Scale, r.Config.Scale, r.Config.Scale, r.InitTook.Round(100*time.Millisecond),
-		r.Slice*time.Duration(r.Config.Rounds), r.Config.Rounds, r.Slice, int(r.Slice/time.Second))
+		r.config.Scale, 100_000*r.config.Scale, 10*r.config.Scale, r.config.Scale, r.config.Scale, r.initTook.Round(100*time.Millisecond),
+		r.slice*time.Duration(r.config.Rounds), r.config.Rounds, r.slice, int(r.slice/time.Second))
 	p("![TPC-B transactions per second against clients, per variant](%s)\n\n", charts.TPS)
 	p("| variant | clients | TPS | p50 | p99 | × pgbench TPC-B (rounds) | × (a) (rounds) |\n|---|--:|--:|--:|--:|--:|--:|\n")
-	for _, c := range r.Cells {
-		p("| %s | %d | %.0f | %s | %s | %s | %s |\n", c.Variant, c.Clients, c.TPS, ms(c.P50), ms(c.P99), r.VsPgbench(c), r.VsA(c))
+	for _, c := range r.cells {
+		p("| %s | %d | %.0f | %s | %s | %s | %s |\n", c.Variant, c.Clients, c.TPS, ms(c.P50), ms(c.P99), r.vsPgbench(c), r.vsA(c))
 	}
 
-	if len(r.RTTCells) > 0 {
+	if len(r.rttCells) > 0 {
 		var delays []string
-		for _, d := range r.Config.RTTs {
+		for _, d := range r.config.RTTs {
 			delays = append(delays, rttLabel(d))
 		}
 		where := "in the bench process"
-		if r.Config.ProxyProcess {
+		if r.config.ProxyProcess {
 			where = "a child process of the bench, so that it shares neither the Go clients' scheduler nor their CPU time"
 		}
 		p("\n#### With network latency\n\nThe same variants at %s, through a TCP proxy on 127.0.0.1 (%s) that "+
@@ -505,12 +509,12 @@ func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
 			"nominal delay and is more by the proxy's wake-up latency, which grows with the load on the machine, so read a "+
 			"row against its measured delay. At 0 ms the proxy only forwards: against the table above, that "+
 			"row shows its own cost. Its CPU comes from the same cores as everyone's.\n\n",
-			clientsLabel(r.Config.RTTClients), where, strings.Join(delays, ", "))
+			clientsLabel(r.config.RTTClients), where, strings.Join(delays, ", "))
 		if charts.RTT != "" {
 			p("![TPC-B transactions per second against added round-trip time, per variant](%s)\n\n", charts.RTT)
 		}
 		p("| variant | added RTT | measured | TPS | p50 | p99 | round trips | × pgbench TPC-B (rounds) | × (a) (rounds) |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-		for _, c := range r.RTTCells {
+		for _, c := range r.rttCells {
 			p("| %s |\n", strings.Join(r.rttRow(c), " | "))
 		}
 	}
@@ -522,13 +526,13 @@ func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
 		"pgbench's round trips are not counted: its tpcb-like script makes 7 (BEGIN, five statements, END), select-only 1; "+
 		"its CPU times include its connecting and its transaction log (-l), and the server's include those connections' start and exit.\n\n", e.CPUs)
 	p("| variant | clients | round trips | allocs | client CPU | server CPU | cores busy |\n|---|--:|--:|--:|--:|--:|--:|\n")
-	for _, c := range r.Cells {
+	for _, c := range r.cells {
 		p("| %s |\n", strings.Join(r.profileRow(c), " | "))
 	}
 
-	c := r.Consistency
+	c := r.consistency
 	check := "consistent"
-	if !c.OK() {
+	if !c.ok() {
 		check = "**INCONSISTENT**"
 	}
 	p("\nData check after the last round: sum(abalance) = %d, sum(tbalance) = %d, sum(bbalance) = %d, "+
@@ -538,23 +542,23 @@ func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
 	p("*Met* and *MISSED* when every round agrees with the whole cells; otherwise the verdict says that the difference " +
 		"is within the noise.\n\n")
 	p("| target | where | want | measured (rounds) | |\n|---|---|--:|--:|---|\n")
-	for _, t := range r.Targets() {
-		p("| %s | %s | ≥ %.2f× | %s | %s |\n", t.Name, t.Where(), t.Want, t.Got.Times(), t.Verdict())
+	for _, t := range r.targets() {
+		p("| %s | %s | ≥ %.2f× | %s | %s |\n", t.Name, t.where(), t.Want, t.Got.times(), t.verdict())
 	}
 
-	if len(r.Load) == 0 {
+	if len(r.load) == 0 {
 		p("\n### Bulk load: not measured\n\nIt writes into the example's `products` table, which `make remove-example` took out.\n")
 	} else {
-		p("\n### Bulk load: %d products, median of %d\n\n", r.Config.CopyRows, r.Config.CopyReps)
+		p("\n### Bulk load: %d products, median of %d\n\n", r.config.CopyRows, r.config.CopyReps)
 		p("The same rows each time (a quarter without description), into an empty `products` table of the ERP schema " +
 			"(unique sku, check constraints, identity); the methods take turns, and the range is over the repetitions.\n\n")
 		p("| method | median | rows/s | × psql \\copy (reps) |\n|---|--:|--:|--:|\n")
-		for _, l := range r.Load {
-			p("| %s | %s | %.0f | %s |\n", l.Method, ms(l.Median), l.RowsPerSecond(), r.VsPsql(l))
+		for _, l := range r.load {
+			p("| %s | %s | %.0f | %s |\n", l.Method, ms(l.Median), l.rowsPerSecond(), r.vsPsql(l))
 		}
 	}
 
-	s := r.Setup
+	s := r.setup
 	p("\n### A migrated database for a test: median of %d\n\n", s.Reps)
 	p("Both ways end with a pinged pool on the new database; they take turns, and the range is over the repetitions.\n\n")
 	p("| way | median | × dbtest-style clone (reps) |\n|---|--:|--:|\n")
@@ -571,7 +575,7 @@ func (r *Report) WriteMarkdown(w io.Writer, charts Charts) error {
 // document around the results.
 func (r *Report) UpdateMarkdown(doc []byte, charts Charts) ([]byte, error) {
 	var gen bytes.Buffer
-	if err := r.WriteMarkdown(&gen, charts); err != nil {
+	if err := r.writeMarkdown(&gen, charts); err != nil {
 		return nil, err
 	}
 	results := beginMarker + "\n" + gen.String() + endMarker

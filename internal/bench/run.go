@@ -74,8 +74,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r := &run{cfg: cfg, srv: srv, admin: admin, pgbench: pgbench, psql: psql, tmp: tmp, suffix: randomSuffix(), server: newServerCPU(ctx, admin)}
 	defer r.dropDatabases(ctx)
 
-	rep := &Report{Config: cfg, Slice: cfg.Slice(), Started: started}
-	if rep.Env, err = environment(ctx, admin, srv, pgbench, psql); err != nil {
+	rep := &Report{config: cfg, slice: cfg.slice(), started: started}
+	if rep.env, err = readEnvironment(ctx, admin, srv, pgbench, psql); err != nil {
 		return nil, err
 	}
 	if err := r.tpcb(ctx, rep); err != nil {
@@ -87,8 +87,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := r.setup(ctx, rep); err != nil {
 		return nil, fmt.Errorf("database set-up: %w", err)
 	}
-	rep.Took = time.Since(started)
-	rep.Env.LoadAfter = loadAverage()
+	rep.took = time.Since(started)
+	rep.env.LoadAfter = loadAverage()
 	return rep, nil
 }
 
@@ -165,11 +165,11 @@ func (r *run) tpcb(ctx context.Context, rep *Report) error {
 	if _, err := conn.run(ctx, r.pgbench, "-i", "-q", "-s", fmt.Sprint(r.cfg.Scale)); err != nil {
 		return fmt.Errorf("initialise: %w", err)
 	}
-	rep.InitTook = time.Since(t0)
+	rep.initTook = time.Since(t0)
 
 	// Warm up (untimed): the tables into the caches, the server's processes
 	// started, as a first cell would otherwise pay for everyone.
-	if _, err := runPgbenchSlice(ctx, r.pgbench, conn, PgbenchTPCB, min(slices.Max(r.cfg.Clients), 4), time.Second, r.tmp, serverCPU{}); err != nil {
+	if _, err := runPgbenchSlice(ctx, r.pgbench, conn, pgbenchTPCB, min(slices.Max(r.cfg.Clients), 4), time.Second, r.tmp, serverCPU{}); err != nil {
 		return fmt.Errorf("warm up: %w", err)
 	}
 
@@ -195,16 +195,16 @@ func (r *run) tpcb(ctx context.Context, rep *Report) error {
 	}
 
 	conds := r.conditions()
-	cells := map[cellKey]*Cell{}
+	cells := map[cellKey]*cell{}
 	for _, cond := range conds {
-		for _, v := range AllVariants() {
-			cells[cellKey{v, cond}] = &Cell{Variant: v, Clients: cond.clients, Proxied: cond.proxied, RTT: cond.rtt}
+		for _, v := range allVariants() {
+			cells[cellKey{v, cond}] = &cell{Variant: v, Clients: cond.clients, Proxied: cond.proxied, RTT: cond.rtt}
 		}
 	}
 	for round := range r.cfg.Rounds {
 		for ci, cond := range rotate(conds, round) {
-			for _, v := range rotate(AllVariants(), round+ci) {
-				seed := uint64(round)<<32 | uint64(slices.Index(conds, cond))<<16 | uint64(slices.Index(AllVariants(), v))<<8
+			for _, v := range rotate(allVariants(), round+ci) {
+				seed := uint64(round)<<32 | uint64(slices.Index(conds, cond))<<16 | uint64(slices.Index(allVariants(), v))<<8
 				res, err := r.slice(ctx, url, conn, proxies[cond.rtt], v, cond, seed)
 				if err != nil {
 					return err
@@ -214,24 +214,24 @@ func (r *run) tpcb(ctx context.Context, rep *Report) error {
 			}
 		}
 	}
-	for _, v := range AllVariants() {
+	for _, v := range allVariants() {
 		for _, cond := range conds {
-			cell := cells[cellKey{v, cond}]
-			cell.finish()
+			c := cells[cellKey{v, cond}]
+			c.finish()
 			if cond.proxied {
-				rep.RTTCells = append(rep.RTTCells, *cell)
+				rep.rttCells = append(rep.rttCells, *c)
 			} else {
-				rep.Cells = append(rep.Cells, *cell)
+				rep.cells = append(rep.cells, *c)
 			}
 		}
 	}
 
-	cons, err := consistency(ctx, url)
+	cons, err := readConsistency(ctx, url)
 	if err != nil {
 		return err
 	}
-	rep.Consistency = cons
-	if !cons.OK() {
+	rep.consistency = cons
+	if !cons.ok() {
 		return fmt.Errorf("check consistency: %w", errInconsistent)
 	}
 	return nil
@@ -240,7 +240,7 @@ func (r *run) tpcb(ctx context.Context, rep *Report) error {
 var errInconsistent = errors.New("the sums of abalance, tbalance, bbalance and history delta differ")
 
 type cellKey struct {
-	v    Variant
+	v    variant
 	cond condition
 }
 
@@ -273,7 +273,7 @@ func (r *run) conditions() []condition {
 }
 
 // slice runs variant v once under cond, through proxy when cond says so.
-func (r *run) slice(ctx context.Context, url string, conn clientConn, proxy delayer, v Variant, cond condition, seed uint64) (sliceResult, error) {
+func (r *run) slice(ctx context.Context, url string, conn clientConn, proxy delayer, v variant, cond condition, seed uint64) (sliceResult, error) {
 	var addr *net.TCPAddr
 	var chunks0 int64
 	var held0 time.Duration
@@ -287,10 +287,10 @@ func (r *run) slice(ctx context.Context, url string, conn clientConn, proxy dela
 	}
 	var res sliceResult
 	var err error
-	if v.IsPgbench() {
-		res, err = runPgbenchSlice(ctx, r.pgbench, conn, v, cond.clients, r.cfg.Slice(), r.tmp, r.server)
+	if v.isPgbench() {
+		res, err = runPgbenchSlice(ctx, r.pgbench, conn, v, cond.clients, r.cfg.slice(), r.tmp, r.server)
 	} else {
-		res, err = runGoSlice(ctx, url, addr, v, cond.clients, r.cfg.Scale, r.cfg.Slice(), seed, r.server)
+		res, err = runGoSlice(ctx, url, addr, v, cond.clients, r.cfg.Scale, r.cfg.slice(), seed, r.server)
 	}
 	if err != nil {
 		if cond.proxied {
@@ -321,14 +321,14 @@ func serverAddr(connString string) (network, addr string, err error) {
 	return "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), nil
 }
 
-// consistency reads the sums TPC-B keeps equal.
-func consistency(ctx context.Context, url string) (Consistency, error) {
+// readConsistency reads the sums TPC-B keeps equal.
+func readConsistency(ctx context.Context, url string) (consistency, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return Consistency{}, fmt.Errorf("check consistency: %w", err)
+		return consistency{}, fmt.Errorf("check consistency: %w", err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	var c Consistency
+	var c consistency
 	err = conn.QueryRow(ctx, `SELECT
 		(SELECT coalesce(sum(abalance), 0) FROM pgbench_accounts),
 		(SELECT coalesce(sum(tbalance), 0) FROM pgbench_tellers),
@@ -336,7 +336,7 @@ func consistency(ctx context.Context, url string) (Consistency, error) {
 		(SELECT coalesce(sum(delta), 0) FROM pgbench_history),
 		(SELECT count(*) FROM pgbench_history)`).Scan(&c.Accounts, &c.Tellers, &c.Branches, &c.History, &c.HistoryRows)
 	if err != nil {
-		return Consistency{}, fmt.Errorf("check consistency: %w", err)
+		return consistency{}, fmt.Errorf("check consistency: %w", err)
 	}
 	return c, nil
 }

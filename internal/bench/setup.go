@@ -21,9 +21,9 @@ import (
 	"github.com/cortexerp/datalayer/migrate"
 )
 
-// SetupResult compares two ways of getting a migrated database for a test.
+// setupResult compares two ways of getting a migrated database for a test.
 // Each way ends with an open, pinged pool on the new database.
-type SetupResult struct {
+type setupResult struct {
 	// Reps is how many databases each way made.
 	Reps int
 	// Migrations is the number of migrations in the schema.
@@ -74,7 +74,7 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
 	}
-	res := SetupResult{Reps: r.cfg.SetupReps, Migrations: len(migs)}
+	res := setupResult{Reps: r.cfg.SetupReps, Migrations: len(migs)}
 
 	clone := func() (time.Duration, error) {
 		t0 := time.Now()
@@ -182,7 +182,7 @@ func (r *run) setup(ctx context.Context, rep *Report) error {
 	res.Clone, res.Fresh, res.MigrateUp, res.CreateDB = median(clones), median(fresh), median(ups), median(creates)
 	res.BareClone, res.BareCloneFileCopy = median(bare), median(fileCopy)
 	res.reps = setupReps{clone: clones, fresh: fresh, createDB: creates, migrateUp: ups, bare: bare, bareFileCopy: fileCopy}
-	rep.Setup = res
+	rep.setup = res
 	return nil
 }
 

@@ -44,28 +44,28 @@ func rotate[T any](s []T, k int) []T {
 	return append(slices.Clone(s[k:]), s[:k]...)
 }
 
-// Spread is one cell's TPS over a baseline's, measured side by side. Ratio
+// spread is one cell's TPS over a baseline's, measured side by side. Ratio
 // is over the whole cells (transactions summed over time summed, across the
 // rounds); Min and Max are the lowest and highest per-round ratio, each
 // round's TPS over the baseline's TPS in the same round, so that a
 // difference smaller than Max−Min reads as noise. Rounds is how many rounds
 // the range is over (0 when unknown: Min and Max are then Ratio).
-type Spread struct {
+type spread struct {
 	Ratio, Min, Max float64
 	Rounds          int
 }
 
 // String formats s as "1.21 (1.10–1.32)", or "1.21" over fewer than two
 // rounds.
-func (s Spread) String() string {
+func (s spread) String() string {
 	if s.Rounds < 2 {
 		return fmt.Sprintf("%.2f", s.Ratio)
 	}
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", s.Ratio, s.Min, s.Max)
 }
 
-// Times formats s as a factor: "1.21× (1.10–1.32)".
-func (s Spread) Times() string {
+// times formats s as a factor: "1.21× (1.10–1.32)".
+func (s spread) times() string {
 	if s.Rounds < 2 {
 		return fmt.Sprintf("%.2f×", s.Ratio)
 	}
@@ -75,8 +75,8 @@ func (s Spread) Times() string {
 // newSpread returns the ratio of tps to baseTPS with the range of the
 // per-round ratios rounds[i]/baseRounds[i]. Rounds the two do not share, or
 // whose baseline is 0, are left out of the range.
-func newSpread(tps, baseTPS float64, rounds, baseRounds []float64) Spread {
-	s := Spread{Ratio: ratio(tps, baseTPS), Min: math.Inf(1), Max: math.Inf(-1)}
+func newSpread(tps, baseTPS float64, rounds, baseRounds []float64) spread {
+	s := spread{Ratio: ratio(tps, baseTPS), Min: math.Inf(1), Max: math.Inf(-1)}
 	for i := range min(len(rounds), len(baseRounds)) {
 		if baseRounds[i] == 0 {
 			continue

@@ -17,42 +17,42 @@ import (
 	"github.com/cortexerp/datalayer/uow"
 )
 
-// Variant names one way of running the TPC-B transaction.
-type Variant string
+// variant names one way of running the TPC-B transaction.
+type variant string
 
 // The variants, in report order. The pgbench ones are the baselines; (a) is
 // the baseline of the Go ones.
 const (
-	// PgbenchTPCB is pgbench's built-in tpcb-like script, -M prepared:
+	// pgbenchTPCB is pgbench's built-in tpcb-like script, -M prepared:
 	// BEGIN, five statements, END, each a round trip of its own.
-	PgbenchTPCB Variant = "pgbench TPC-B"
-	// PgbenchSelect is pgbench -S: one SELECT per transaction, no BEGIN. A
+	pgbenchTPCB variant = "pgbench TPC-B"
+	// pgbenchSelect is pgbench -S: one SELECT per transaction, no BEGIN. A
 	// ceiling: one round trip per transaction.
-	PgbenchSelect Variant = "pgbench select-only"
-	// PgxBegin is hand-written pgx: pool.Begin, five Exec/QueryRow, Commit.
-	PgxBegin Variant = "(a) pgx Begin/Commit"
-	// PgxBeginFunc is the same statements inside pgx.BeginFunc.
-	PgxBeginFunc Variant = "(b) pgx.BeginFunc"
-	// UowTyped is the five typed queries of tpcbgen inside uow.Do, BEGIN
+	pgbenchSelect variant = "pgbench select-only"
+	// pgxBegin is hand-written pgx: pool.Begin, five Exec/QueryRow, Commit.
+	pgxBegin variant = "(a) pgx Begin/Commit"
+	// pgxBeginFunc is the same statements inside pgx.BeginFunc.
+	pgxBeginFunc variant = "(b) pgx.BeginFunc"
+	// uowTyped is the five typed queries of tpcbgen inside uow.Do, BEGIN
 	// pipelined with the first one.
-	UowTyped Variant = "(c) uow.Do + tpcbgen"
-	// UowBatch is uow.Do with the four typed writes of tpcbgen queued into one
+	uowTyped variant = "(c) uow.Do + tpcbgen"
+	// uowBatch is uow.Do with the four typed writes of tpcbgen queued into one
 	// batch (BEGIN pipelined with it), then the typed SELECT.
-	UowBatch Variant = "(d) uow.Do + batch"
-	// UowWriteBehind is (c)'s code, unchanged, in a UnitOfWork built with
+	uowBatch variant = "(d) uow.Do + batch"
+	// uowWriteBehind is (c)'s code, unchanged, in a UnitOfWork built with
 	// uow.WithWriteBehind: the :exec writes wait for the next round trip,
 	// so BEGIN and the account update ride with the SELECT, and the other
 	// three writes with COMMIT.
-	UowWriteBehind Variant = "(e) uow.Do + tpcbgen + WriteBehind"
+	uowWriteBehind variant = "(e) uow.Do + tpcbgen + WriteBehind"
 )
 
-// AllVariants returns every variant in report order.
-func AllVariants() []Variant {
-	return []Variant{PgbenchTPCB, PgbenchSelect, PgxBegin, PgxBeginFunc, UowTyped, UowBatch, UowWriteBehind}
+// allVariants returns every variant in report order.
+func allVariants() []variant {
+	return []variant{pgbenchTPCB, pgbenchSelect, pgxBegin, pgxBeginFunc, uowTyped, uowBatch, uowWriteBehind}
 }
 
-// IsPgbench reports whether v runs in pgbench rather than in this process.
-func (v Variant) IsPgbench() bool { return v == PgbenchTPCB || v == PgbenchSelect }
+// isPgbench reports whether v runs in pgbench rather than in this process.
+func (v variant) isPgbench() bool { return v == pgbenchTPCB || v == pgbenchSelect }
 
 // The statements of pgbench's tpcb-like script, for the hand-written variants.
 const (
@@ -98,9 +98,9 @@ func (g *paramGen) next() txParams {
 type txFunc func(ctx context.Context, p txParams) error
 
 // goTransaction returns variant v's transaction on pool.
-func goTransaction(v Variant, pool *pgxpool.Pool) (txFunc, error) {
+func goTransaction(v variant, pool *pgxpool.Pool) (txFunc, error) {
 	switch v {
-	case PgxBegin:
+	case pgxBegin:
 		return func(ctx context.Context, p txParams) error {
 			tx, err := pool.Begin(ctx)
 			if err != nil {
@@ -112,21 +112,21 @@ func goTransaction(v Variant, pool *pgxpool.Pool) (txFunc, error) {
 			}
 			return tx.Commit(ctx)
 		}, nil
-	case PgxBeginFunc:
+	case pgxBeginFunc:
 		return func(ctx context.Context, p txParams) error {
 			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handWritten(ctx, tx, p) })
 		}, nil
-	case UowTyped:
+	case uowTyped:
 		u := uow.New(pool, tpcbgen.New)
 		return func(ctx context.Context, p txParams) error {
 			return u.Do(ctx, func(ctx context.Context, q *tpcbgen.Queries) error { return typed(ctx, q, p) })
 		}, nil
-	case UowBatch:
+	case uowBatch:
 		u := uow.New(pool, tpcbgen.New)
 		return func(ctx context.Context, p txParams) error {
 			return u.Do(ctx, func(ctx context.Context, q *tpcbgen.Queries) error { return batched(ctx, u.DB(ctx), q, p) })
 		}, nil
-	case UowWriteBehind:
+	case uowWriteBehind:
 		u := uow.New(pool, tpcbgen.New, uow.WithWriteBehind())
 		return func(ctx context.Context, p txParams) error {
 			return u.Do(ctx, func(ctx context.Context, q *tpcbgen.Queries) error { return typed(ctx, q, p) })
@@ -224,7 +224,7 @@ type profile struct {
 // as pgbench opens its own; statements are prepared inside the slice, on
 // first use, as pgbench -M prepared prepares them. With a proxy the
 // connections go through it instead of to the server's address.
-func runGoSlice(ctx context.Context, url string, proxy *net.TCPAddr, v Variant, clients, scale int, d time.Duration, seed uint64, server serverCPU) (sliceResult, error) {
+func runGoSlice(ctx context.Context, url string, proxy *net.TCPAddr, v variant, clients, scale int, d time.Duration, seed uint64, server serverCPU) (sliceResult, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return sliceResult{}, fmt.Errorf("parse url: %w", err)
