@@ -144,6 +144,9 @@ func (c *faultConn) Read(b []byte) (int, error) {
 	case cutBeforeWrite, cutAfterWrite:
 		return 0, net.ErrClosed // nothing after the cut reaches the client
 	}
+	// What a read waiting when the fault was armed took in may already hold
+	// the reply: split it before waiting for more, which may never come.
+	c.split()
 	for len(c.out) == 0 {
 		if c.ended {
 			return 0, io.EOF
