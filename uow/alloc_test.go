@@ -3,6 +3,7 @@ package uow_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +50,30 @@ func BenchmarkAllocOne(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := sameTrips(ctx, pool, &tb, func(tb *tripBatch) { tb.queue(benchStmt, 1) }, execOne, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// A nested call around the statement: SAVEPOINT and RELEASE ride with
+	// the statement and COMMIT (pgx: two round trips of their own).
+	b.Run("uow-nested", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			err := u.Do(ctx, func(ctx context.Context, q *store) error {
+				return u.Do(ctx, func(ctx context.Context, q *store) error { _, err := q.db.Exec(ctx, benchStmt, 1); return err })
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pgx-BeginFunc-nested", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				return pgx.BeginFunc(ctx, tx, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, benchStmt, 1); return err })
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -205,15 +230,15 @@ func sameTrips(ctx context.Context, pool *pgxpool.Pool, tb *tripBatch, first fun
 		_ = br.Close()
 		return err
 	}
-	var xid string
+	var xid uint64
 	if rows.Next() {
-		xid = string(rows.RawValues()[0])
+		xid, err = strconv.ParseUint(string(rows.RawValues()[0]), 10, 64)
 	}
 	rows.Close()
-	if err := errors.Join(rows.Err(), br.Close()); err != nil {
+	if err := errors.Join(err, rows.Err(), br.Close()); err != nil {
 		return err
 	}
-	if xid == "" {
+	if xid == 0 {
 		return errors.New("no transaction id")
 	}
 	if rest != nil {

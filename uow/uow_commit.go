@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +22,7 @@ func (t *txn) commit(ctx context.Context, conn *pgxpool.Conn) error {
 		plan, t.pending = t.pending, nil
 		t.unprobed = true
 	}
-	probe := t.xid == "" && t.unprobed && !t.opts.readOnly && t.pool == t.core.pool
+	probe := t.xid == 0 && t.unprobed && !t.opts.readOnly && t.pool == t.core.pool
 	t.mu.Unlock()
 
 	var tag pgconn.CommandTag
@@ -134,7 +135,7 @@ func (t *txn) commitOutcome(ctx context.Context, commitErr error) error {
 	xid, unprobed := t.xid, t.unprobed
 	t.mu.Unlock()
 	log := t.core.cfg.logger
-	if xid == "" {
+	if xid == 0 {
 		if !unprobed || t.opts.readOnly {
 			// No transaction id after the last statement: nothing was written.
 			return nil
@@ -146,7 +147,7 @@ func (t *txn) commitOutcome(ctx context.Context, commitErr error) error {
 	var lastErr error
 	for {
 		var status *string
-		lastErr = t.core.pool.QueryRow(cctx, "SELECT pg_xact_status($1::text::xid8)", xid).Scan(&status)
+		lastErr = t.core.pool.QueryRow(cctx, "SELECT pg_xact_status($1::text::xid8)", strconv.FormatUint(xid, 10)).Scan(&status)
 		if lastErr == nil && status != nil {
 			switch *status {
 			case "committed":
@@ -164,7 +165,7 @@ func (t *txn) commitOutcome(ctx context.Context, commitErr error) error {
 				lastErr = errors.New("transaction still in progress")
 			}
 			log.LogAttrs(ctx, slogError, "uow: commit outcome unknown", attrXid(xid), attrErr(lastErr))
-			return fmt.Errorf("%w (xid %s): %w", ErrCommitUnknown, xid, errors.Join(commitErr, lastErr))
+			return fmt.Errorf("%w (xid %d): %w", ErrCommitUnknown, xid, errors.Join(commitErr, lastErr))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -41,7 +41,7 @@ func (t *txn) finishNested(ctx context.Context, l *level, ferr error) error {
 	if ferr == nil {
 		if l.hasSavepoint {
 			t.dropPendingLocked(l, true)
-			t.pending = append(t.pending, cmd{kind: cmdRelease, sql: "RELEASE SAVEPOINT " + savepointName(l.depth), level: l})
+			t.pending = append(t.pending, cmd{kind: cmdRelease, sql: releaseSQL(l.depth), level: l})
 			t.restoreSettingsLocked(l)
 		}
 		parent.afterCommit = append(parent.afterCommit, l.afterCommit...)

@@ -19,7 +19,7 @@ const (
 func attrName(n string) slog.Attr  { return slog.String("name", n) }
 func attrAttempt(n int) slog.Attr  { return slog.Int("attempt", n) }
 func attrErr(err error) slog.Attr  { return slog.String("error", err.Error()) }
-func attrXid(xid string) slog.Attr { return slog.String("xid", xid) }
+func attrXid(xid uint64) slog.Attr { return slog.Uint64("xid", xid) }
 
 // startSpan opens the span of one level when tracing is on.
 func (c *core) startSpan(ctx context.Context, l *level) (context.Context, trace.Span) {

@@ -61,6 +61,29 @@ func (c cmd) text() string {
 
 func savepointName(depth int) string { return "sp_" + strconv.Itoa(depth) }
 
+// savepointSQL and releaseSQL render the commands of the savepoint at depth,
+// built once for the depths most transactions use.
+func savepointSQL(depth int) string {
+	if depth < len(savepointSQLs) {
+		return savepointSQLs[depth]
+	}
+	return "SAVEPOINT " + savepointName(depth)
+}
+
+func releaseSQL(depth int) string {
+	if depth < len(releaseSQLs) {
+		return releaseSQLs[depth]
+	}
+	return "RELEASE SAVEPOINT " + savepointName(depth)
+}
+
+var savepointSQLs, releaseSQLs = func() (sp, rel [16]string) {
+	for d := range sp {
+		sp[d], rel[d] = "SAVEPOINT "+savepointName(d), "RELEASE SAVEPOINT "+savepointName(d)
+	}
+	return sp, rel
+}()
+
 // beginPlan appends to plan the commands that open the transaction. The
 // deadline that bounds statement_timeout is the outermost Do's, not the
 // first statement's.
@@ -331,21 +354,23 @@ func (t *txn) readXid(br pgx.BatchResults) error {
 	if err != nil {
 		return err
 	}
-	var xid string
-	found, valid := rows.Next(), false
+	var xid uint64
+	found := rows.Next()
 	if found {
-		if v := rows.RawValues(); len(v) == 1 && v[0] != nil {
-			xid, valid = string(v[0]), true // a copy: v is pgx's read buffer
+		if v := rows.RawValues(); len(v) == 1 && v[0] != nil { // NULL: no id assigned yet
+			xid, err = strconv.ParseUint(string(v[0]), 10, 64)
 		}
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	if rerr := rows.Err(); rerr != nil {
+		return rerr
 	}
-	if !found {
+	switch {
+	case err != nil:
+		return fmt.Errorf("uow: transaction id: %w", err)
+	case !found:
 		return pgx.ErrNoRows
-	}
-	if valid {
+	case xid != 0:
 		t.mu.Lock()
 		t.xid = xid
 		t.mu.Unlock()

@@ -56,14 +56,14 @@ type txn struct {
 	idle       *sync.Cond // on mu, created by settle: signalled when busy or open change
 	done       bool
 	conn       *pgxpool.Conn
-	begun      bool  // BEGIN ran
-	pending    []cmd // deferred commands for the next round trip
-	savepoints int   // savepoints created in this transaction
-	xid        string
-	unprobed   bool  // statements ran since xid was last probed
-	doomed     error // cause that makes the transaction rollback-only
-	lastErr    error // last statement error
-	lost       bool  // set by finish: the connection broke (or none could be had) before COMMIT was sent
+	begun      bool   // BEGIN ran
+	pending    []cmd  // deferred commands for the next round trip
+	savepoints int    // savepoints created in this transaction
+	xid        uint64 // the transaction id (xid8) the probe read; 0 until then
+	unprobed   bool   // statements ran since xid was last probed
+	doomed     error  // cause that makes the transaction rollback-only
+	lastErr    error  // last statement error
+	lost       bool   // set by finish: the connection broke (or none could be had) before COMMIT was sent
 
 	nestedReadOnly bool // a nested ReadOnly level ran: a 25006 may be its own
 	failedOver     bool // set by finish: the primary refused a write as read-only (readOnlyPrimary), or a replica's connection broke
@@ -133,7 +133,7 @@ func (t *txn) enter(ctx context.Context, l *level) (*pgx.Conn, []cmd, error) {
 	readOnly := t.opts.readOnly
 	for _, s := range t.stack {
 		if s.needsSavepoint {
-			plan = append(plan, cmd{kind: cmdSavepoint, sql: "SAVEPOINT " + savepointName(s.depth), level: s})
+			plan = append(plan, cmd{kind: cmdSavepoint, sql: savepointSQL(s.depth), level: s})
 			if s.readOnly && !readOnly {
 				plan = append(plan, cmd{kind: cmdReadOnly, sql: "SET TRANSACTION READ ONLY"})
 			}
