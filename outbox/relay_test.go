@@ -386,3 +386,46 @@ func TestDeleteInboxRemovesOnlyRecordsOlderThanTheAge(t *testing.T) {
 	require.NoError(t, rs.Err())
 	require.Equal(t, []int64{3}, left)
 }
+
+func TestTheClaimServesKeysRoundRobinAndUnkeyedEventsByTurns(t *testing.T) {
+	t.Parallel()
+	pool, u := newDB(t)
+	const keys, perKey, unkeyed = 6, 3, 4
+	for k := range keys { // key by key: in id order, k0's three events come first
+		for i := range perKey {
+			publish(t, u, "t", fmt.Sprintf("k%d", k), fmt.Sprint(i))
+		}
+	}
+	for range unkeyed { // the highest ids
+		publish(t, u, "t", "", "u")
+	}
+	rec := &recorder{}
+	r, err := outbox.NewRelay(pool, rec, outbox.WithBatchSize(2))
+	require.NoError(t, err)
+	n, err := r.Drain(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, keys*perKey+unkeyed, n)
+	got := rec.got()
+
+	firstUnkeyed, lastUnkeyed := -1, -1
+	var keyed []outbox.Event
+	for i, e := range got {
+		if e.Key == "" {
+			lastUnkeyed = i
+			if firstUnkeyed < 0 {
+				firstUnkeyed = i
+			}
+			continue
+		}
+		keyed = append(keyed, e)
+	}
+	require.Less(t, lastUnkeyed, 4*2, "claims take unkeyed events first every other round: all four within the first four rounds")
+	require.Positive(t, firstUnkeyed, "the first round takes keyed events first")
+	seen := map[string]int{}
+	for i, e := range keyed {
+		require.Equal(t, i/keys, seen[e.Key], "event %d of key %s before every key had its turn", seen[e.Key], e.Key)
+		require.Equal(t, fmt.Sprint(seen[e.Key]), string(e.Payload), "key %s in order", e.Key)
+		seen[e.Key]++
+	}
+	require.Equal(t, keys*perKey+unkeyed, count(t, pool, "state = 'delivered' AND attempts = 1"))
+}
