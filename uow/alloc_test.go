@@ -54,6 +54,17 @@ func BenchmarkAllocOne(b *testing.B) {
 			}
 		}
 	})
+	// The options of a serializable unit of work that retries.
+	b.Run("uow-options", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			err := u.Do(ctx, func(ctx context.Context, q *store) error { _, err := q.db.Exec(ctx, benchStmt, 1); return err },
+				uow.Isolation(pgx.Serializable), uow.Retry(uow.DefaultRetry), uow.Name("move"))
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// A nested call around the statement: SAVEPOINT and RELEASE ride with
 	// the statement and COMMIT (pgx: two round trips of their own).
 	b.Run("uow-nested", func(b *testing.B) {

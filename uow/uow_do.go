@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -191,8 +192,30 @@ func (u *UnitOfWork[Q]) doNested(ctx context.Context, parent *level, fn func(con
 	return t.finishNested(ctx, l, fn(lctx, u.boundTo(l)))
 }
 
-// beginSQL renders the BEGIN statement for o.
+// beginSQL renders the BEGIN statement for o (the usual ones rendered once).
 func beginSQL(o *txOptions) string {
+	if s, ok := beginSQLs[beginKey{o.isoLevel, o.readOnly, o.deferrable}]; ok {
+		return s
+	}
+	return renderBegin(o)
+}
+
+type beginKey struct {
+	iso                  pgx.TxIsoLevel
+	readOnly, deferrable bool
+}
+
+var beginSQLs = func() map[beginKey]string {
+	m := map[beginKey]string{}
+	for _, iso := range []pgx.TxIsoLevel{"", pgx.Serializable, pgx.RepeatableRead, pgx.ReadCommitted, pgx.ReadUncommitted} {
+		for _, k := range []beginKey{{iso, false, false}, {iso, true, false}, {iso, false, true}, {iso, true, true}} {
+			m[k] = renderBegin(&txOptions{isoLevel: k.iso, readOnly: k.readOnly, deferrable: k.deferrable})
+		}
+	}
+	return m
+}()
+
+func renderBegin(o *txOptions) string {
 	s := "BEGIN"
 	if o.isoLevel != "" {
 		s += " ISOLATION LEVEL " + string(o.isoLevel)

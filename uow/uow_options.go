@@ -146,9 +146,17 @@ type txOptions struct {
 
 // Isolation sets the transaction isolation level. Outermost calls only: a
 // nested call returns an error wrapping ErrNotOutermost.
-func Isolation(level pgx.TxIsoLevel) TxOption {
-	return txOptionFunc(func(o *txOptions) error { o.isoLevel = level; return nil })
-}
+func Isolation(level pgx.TxIsoLevel) TxOption { return isolationOption(level) }
+
+// isolationOption and nameOption are values, not closures: given a constant,
+// the option costs no allocation.
+type isolationOption pgx.TxIsoLevel
+
+func (l isolationOption) apply(o *txOptions) error { o.isoLevel = pgx.TxIsoLevel(l); return nil }
+
+type nameOption string
+
+func (n nameOption) apply(o *txOptions) error { o.name = string(n); return nil }
 
 // ReadOnly makes the unit of work read-only: BEGIN READ ONLY when outermost
 // (and eligible for a replica: see [WithReplicas] and [WithReplicaSet]), SET
@@ -225,6 +233,4 @@ func WriteBehind() TxOption {
 }
 
 // Name names the unit of work in spans and log lines.
-func Name(name string) TxOption {
-	return txOptionFunc(func(o *txOptions) error { o.name = name; return nil })
-}
+func Name(name string) TxOption { return nameOption(name) }
