@@ -111,7 +111,7 @@ func (m *Migrator) planUp(ctx context.Context) (Plan, error) {
 		p := Planned{Version: s.Version, File: baseName(s.Path), Go: s.Type == goose.TypeGo}
 		if !p.Go {
 			if p.Statements, p.Transaction, p.EnvSub, err = sqlStatements(ctx, m.fsys, s.Path, goosesplit.AsWritten); err != nil {
-				return Plan{}, fmt.Errorf("%s: %w", p.File, parseCause(err, s.Path))
+				return Plan{}, fmt.Errorf("%s: %w", p.File, goosesplit.Cause(err, s.Path))
 			}
 		}
 		plan.Migrations = append(plan.Migrations, p)

@@ -113,12 +113,12 @@ func parseAll(fsys fs.FS, files []numberedEntry) []error {
 			continue
 		}
 		if _, err := goosesplit.File(ctx, fsys, file, true); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, file)))
+			problems = append(problems, fmt.Errorf("%s: %w", file, goosesplit.Cause(err, file)))
 			continue
 		}
 		down, err := goosesplit.File(ctx, fsys, file, false)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", file, parseCause(err, file)))
+			problems = append(problems, fmt.Errorf("%s: %w", file, goosesplit.Cause(err, file)))
 			continue
 		}
 		switch {
@@ -216,17 +216,4 @@ func annotationName(line string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(rest), true
-}
-
-// parseCause drops goose's "failed to prepare migration …: failed to parse
-// <file>: " wrappers, whose news the caller already gives.
-func parseCause(err error, file string) error {
-	for {
-		msg := err.Error()
-		next := errors.Unwrap(err)
-		if next == nil || !strings.HasPrefix(msg, "failed to prepare migration") && !strings.HasPrefix(msg, "failed to parse "+file+":") {
-			return err
-		}
-		err = next
-	}
 }

@@ -214,3 +214,17 @@ type tx struct{ c *conn }
 
 func (t tx) Commit() error   { t.c.inTx = false; return nil }
 func (t tx) Rollback() error { t.c.inTx = false; return nil }
+
+// Cause drops goose's "failed to prepare migration …: failed to parse
+// <file>: " wrappers from an error of Split or File, whose news the caller
+// gives already (it names the file).
+func Cause(err error, file string) error {
+	for {
+		msg := err.Error()
+		next := errors.Unwrap(err)
+		if next == nil || !strings.HasPrefix(msg, "failed to prepare migration") && !strings.HasPrefix(msg, "failed to parse "+file+":") {
+			return err
+		}
+		err = next
+	}
+}

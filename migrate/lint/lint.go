@@ -97,7 +97,7 @@ func Check(fsys fs.FS) (*Report, error) {
 		if err != nil {
 			rep.Findings = append(rep.Findings, Finding{
 				File: file, Line: 1, Rule: RuleSyntax,
-				Risk: "goose cannot split this file into statements: " + gooseCause(err, file).Error(),
+				Risk: "goose cannot split this file into statements: " + goosesplit.Cause(err, file).Error(),
 				Fix:  "see goose's annotations: -- +goose Up, -- +goose Down, -- +goose StatementBegin/StatementEnd",
 			})
 			continue
@@ -108,19 +108,6 @@ func Check(fsys fs.FS) (*Report, error) {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
 	})
 	return rep, nil
-}
-
-// gooseCause drops goose's "failed to prepare migration …: failed to parse
-// <file>: " wrappers, whose news the finding already gives.
-func gooseCause(err error, file string) error {
-	for {
-		msg := err.Error()
-		next := errors.Unwrap(err)
-		if next == nil || !strings.HasPrefix(msg, "failed to prepare migration") && !strings.HasPrefix(msg, "failed to parse "+file+":") {
-			return err
-		}
-		err = next
-	}
 }
 
 // statement is one statement as goose sends it, placed in its file.
