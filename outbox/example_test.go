@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/localpg"
 	"github.com/cortexerp/datalayer/outbox"
 	"github.com/cortexerp/datalayer/uow"
@@ -17,7 +18,8 @@ import (
 // which has no *testing.T to ask dbtest for one, and a function that drops
 // it and stops the server.
 func exampleDB(ctx context.Context) (string, func()) {
-	srv, err := localpg.Start(ctx)
+	// Like dbtest: a server of the environment only when opted in.
+	srv, err := localpg.Start(ctx, localpg.WithEnvVars(dbtest.DatabaseURLEnv))
 	if err != nil {
 		panic(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cortexerp/datalayer/dbtest"
 	"github.com/cortexerp/datalayer/localpg"
 	"github.com/cortexerp/datalayer/uow"
 )
@@ -19,6 +20,7 @@ import (
 var (
 	exampleOnce sync.Once
 	examplePool *pgxpool.Pool
+	exampleDrop func() // drops the examples' database (on an opted-in server it would stay)
 )
 
 // pool returns a pool on a fresh database holding the test schema, for the
@@ -26,7 +28,8 @@ var (
 func pool() *pgxpool.Pool {
 	exampleOnce.Do(func() {
 		ctx := context.Background()
-		srv, err := localpg.Start(ctx)
+		// Like dbtest: a server of the environment only when opted in.
+		srv, err := localpg.Start(ctx, localpg.WithEnvVars(dbtest.DatabaseURLEnv))
 		if err != nil {
 			panic(err)
 		}
@@ -39,6 +42,12 @@ func pool() *pgxpool.Pool {
 		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
 		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 			panic(err)
+		}
+		exampleDrop = func() {
+			if c, err := pgx.Connect(ctx, srv.URL()); err == nil {
+				_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+				_ = c.Close(ctx)
+			}
 		}
 		examplePool, err = pgxpool.New(ctx, srv.URLFor(name))
 		if err != nil {

@@ -24,6 +24,7 @@ func (c closingExamplePool) Run() int {
 	code := c.m.Run()
 	if examplePool != nil {
 		examplePool.Close()
+		exampleDrop()
 	}
 	return code
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cortexerp/datalayer/dbtest"
 )
 
 // TestRunMeasuresEveryVariant runs the whole pipeline at a tiny size and
@@ -36,6 +37,7 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 		Scale: 1, Duration: time.Second, Rounds: 1, Clients: []int{1, 2}, RTTs: []time.Duration{time.Millisecond}, ProxyProcess: true,
 		CopyRows: 500, CopyReps: 1, SetupReps: 1,
 		Command: "go test ./internal/bench", Progress: testWriter{t},
+		ServerEnv: []string{dbtest.DatabaseURLEnv}, // never DATABASE_URL's server unless opted in
 	}
 	rep, err := Run(t.Context(), cfg)
 	require.NoError(t, err)
@@ -126,9 +128,9 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 	}
 
 	require.NotEmpty(t, rep.env.Server)
-	if envURL := cmp.Or(os.Getenv("DATABASE_URL"), os.Getenv("TEST_DATABASE_URL")); envURL != "" {
-		// A developer's server, run as they chose: the report says what it runs with.
-		require.Equal(t, "env", rep.env.ServerSource, "localpg uses the server of DATABASE_URL or TEST_DATABASE_URL")
+	if envURL := os.Getenv(dbtest.DatabaseURLEnv); envURL != "" {
+		// A server the developer opted in for tests: the report says what it runs with.
+		require.Equal(t, "env", rep.env.ServerSource, "localpg uses the server of "+dbtest.DatabaseURLEnv)
 		conn, err := pgx.Connect(t.Context(), envURL)
 		require.NoError(t, err)
 		defer conn.Close(context.WithoutCancel(t.Context()))

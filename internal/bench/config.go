@@ -54,6 +54,10 @@ type Config struct {
 	Command string
 	// Progress receives one line per finished step. Default: discarded.
 	Progress io.Writer
+	// ServerEnv names the variables that may give the server to measure
+	// (localpg.WithEnvVars). Default: localpg's, DATABASE_URL and
+	// TEST_DATABASE_URL; the tests name dbtest's opt-in variable instead.
+	ServerEnv []string
 }
 
 // Defaults returns the configuration `make bench` runs with: about four

@@ -56,7 +56,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	started := time.Now()
 	progress(cfg, "starting PostgreSQL (localpg)")
-	srv, err := localpg.Start(ctx, localpg.WithoutSignalHandler()) // ctx is the way to stop a Run; the defers below clean up
+	opts := []localpg.Option{localpg.WithoutSignalHandler()} // ctx is the way to stop a Run; the defers below clean up
+	if len(cfg.ServerEnv) > 0 {
+		opts = append(opts, localpg.WithEnvVars(cfg.ServerEnv...))
+	}
+	srv, err := localpg.Start(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start server: %w", err)
 	}
