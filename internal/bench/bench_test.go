@@ -30,7 +30,7 @@ func TestRunMeasuresEveryVariant(t *testing.T) {
 		if _, err := exec.LookPath(tool); err != nil {
 			if _, err := exec.LookPath("/usr/lib/postgresql/15/bin/" + tool); err != nil {
 				if os.Getenv("CI") == "true" {
-					t.Fatalf("%s is not installed; CI=true: the benchmark pipeline must be tried (apt-get install postgresql-client)", tool)
+					t.Fatalf("%s is not installed; CI=true: the benchmark pipeline must be tried (apt-get install postgresql)", tool)
 				}
 				t.Skipf("%s is not installed", tool)
 			}
