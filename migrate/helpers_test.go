@@ -40,8 +40,15 @@ func files(kv ...string) fstest.MapFS {
 // appliedVersions returns goose_db_version's applied versions, in row order.
 func appliedVersions(t testing.TB, db *sql.DB) []int64 {
 	t.Helper()
+	return tableVersions(t, db, "goose_db_version")
+}
+
+// tableVersions returns the applied versions recorded in the version table
+// table, in row order.
+func tableVersions(t testing.TB, db *sql.DB, table string) []int64 {
+	t.Helper()
 	rows, err := db.QueryContext(context.Background(),
-		"SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY id")
+		"SELECT version_id FROM "+table+" WHERE version_id > 0 ORDER BY id")
 	require.NoError(t, err)
 	defer func() { _ = rows.Close() }()
 	var vs []int64

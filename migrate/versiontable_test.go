@@ -1,8 +1,6 @@
 package migrate_test
 
 import (
-	"context"
-	"database/sql"
 	"strings"
 	"testing"
 
@@ -10,23 +8,6 @@ import (
 
 	"github.com/cortexerp/datalayer/migrate"
 )
-
-// versions returns the applied versions recorded in table, ascending.
-func versions(t *testing.T, db *sql.DB, table string) []int64 {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(),
-		"SELECT version_id FROM "+table+" WHERE version_id > 0 ORDER BY version_id")
-	require.NoError(t, err)
-	defer func() { _ = rows.Close() }()
-	var vs []int64
-	for rows.Next() {
-		var v int64
-		require.NoError(t, rows.Scan(&v))
-		vs = append(vs, v)
-	}
-	require.NoError(t, rows.Err())
-	return vs
-}
 
 func TestTwoMigrationSetsWithTheirOwnVersionTablesShareNoState(t *testing.T) {
 	t.Parallel()
@@ -42,8 +23,8 @@ func TestTwoMigrationSetsWithTheirOwnVersionTablesShareNoState(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rs, 1, "the library's version 1 is its own, not the application's")
 
-	require.Equal(t, []int64{1, 2}, versions(t, sdb, "goose_db_version"))
-	require.Equal(t, []int64{1}, versions(t, sdb, "lib_goose_db_version"))
+	require.Equal(t, []int64{1, 2}, appliedVersions(t, sdb))
+	require.Equal(t, []int64{1}, tableVersions(t, sdb, "lib_goose_db_version"))
 	require.Equal(t, map[int64]string{1: sum(fileA), 2: sum(fileB)}, recorded(t, sdb))
 	var libSum string
 	require.NoError(t, sdb.QueryRowContext(ctx,
@@ -58,11 +39,11 @@ func TestTwoMigrationSetsWithTheirOwnVersionTablesShareNoState(t *testing.T) {
 
 	_, err = lib.Reset(ctx)
 	require.NoError(t, err)
-	require.Empty(t, versions(t, sdb, "lib_goose_db_version"))
+	require.Empty(t, tableVersions(t, sdb, "lib_goose_db_version"))
 	require.True(t, tableExists(t, sdb, "a"), "resetting the library leaves the application's schema")
 	require.True(t, tableExists(t, sdb, "b"))
 	require.False(t, tableExists(t, sdb, "c"))
-	require.Equal(t, []int64{1, 2}, versions(t, sdb, "goose_db_version"))
+	require.Equal(t, []int64{1, 2}, appliedVersions(t, sdb))
 }
 
 func TestWithVersionTableRejectsBadNames(t *testing.T) {
