@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,29 +48,19 @@ func Create(dir, name, kind string, opts ...Option) (string, error) {
 	if snake == "" {
 		return "", fmt.Errorf("create migration: name %q needs at least one letter or digit", name)
 	}
-	entries, err := os.ReadDir(dir)
+	files, goPkg, err := numberedFiles(dir)
 	if err != nil {
-		return "", fmt.Errorf("create migration: read directory (set -dir to the migrations directory): %w", err)
+		return "", fmt.Errorf("create migration: %w", err)
 	}
 	into := dir
-	goPkg := filepath.Join(dir, GoPackageDir)
-	if goEntries, err := os.ReadDir(goPkg); err == nil {
-		entries = append(entries, goEntries...)
-		if kind == "go" {
-			into, tmpl = goPkg, registeredGo
-		}
+	if goPkg && kind == "go" {
+		into, tmpl = filepath.Join(dir, GoPackageDir), registeredGo
 	}
 	var last int64
-	var names []string
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.IsDir() || ext != ".sql" && ext != ".go" || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		if v, err := goose.NumericComponent(e.Name()); err == nil {
-			last = max(last, v)
-			names = append(names, e.Name())
-		}
+	names := make([]string, len(files))
+	for i, f := range files {
+		last = max(last, f.version)
+		names[i] = f.name
 	}
 	numbering := cfg.numbering
 	if numbering == NumberingAuto {
@@ -188,3 +179,35 @@ var _ = register(goose.NewGoMigration({{.Version}},
 	}},
 ))
 `))
+
+// migrationFile is a numbered migration file, *.sql or *.go.
+type migrationFile struct {
+	dir, name string
+	version   int64
+}
+
+// numberedFiles lists the numbered migrations of dir and of
+// dir/[GoPackageDir] (skipping *_test.go), and reports whether that Go
+// package exists.
+func numberedFiles(dir string) (files []migrationFile, goPkg bool, err error) {
+	for _, d := range []string{dir, filepath.Join(dir, GoPackageDir)} {
+		entries, err := os.ReadDir(d)
+		if errors.Is(err, os.ErrNotExist) && d != dir {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read directory (set -dir to the migrations directory): %w", err)
+		}
+		goPkg = d != dir
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if e.IsDir() || ext != ".sql" && ext != ".go" || strings.HasSuffix(e.Name(), "_test.go") {
+				continue
+			}
+			if v, err := goose.NumericComponent(e.Name()); err == nil {
+				files = append(files, migrationFile{d, e.Name(), v})
+			}
+		}
+	}
+	return files, goPkg, nil
+}

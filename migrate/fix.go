@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/pressly/goose/v3"
 )
 
 // Renamed is one file [Fix] renumbered, both paths in the directory given.
@@ -32,31 +30,12 @@ type Renamed struct {
 // migrations before they are applied anywhere that is kept (goose's hybrid
 // versioning: timestamps on branches, fix when merging).
 func Fix(dir string) ([]Renamed, error) {
-	type file struct {
-		dir, name string
-		version   int64
-	}
-	var files []file
-	for _, d := range []string{dir, filepath.Join(dir, GoPackageDir)} {
-		entries, err := os.ReadDir(d)
-		if errors.Is(err, os.ErrNotExist) && d != dir {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("fix: read directory (set -dir to the migrations directory): %w", err)
-		}
-		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if e.IsDir() || ext != ".sql" && ext != ".go" || strings.HasSuffix(e.Name(), "_test.go") {
-				continue
-			}
-			if v, err := goose.NumericComponent(e.Name()); err == nil {
-				files = append(files, file{d, e.Name(), v})
-			}
-		}
+	files, _, err := numberedFiles(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fix: %w", err)
 	}
 	var last int64
-	var stamped []file
+	var stamped []migrationFile
 	for _, f := range files {
 		if timestamped(f.name) {
 			stamped = append(stamped, f)
@@ -64,7 +43,7 @@ func Fix(dir string) ([]Renamed, error) {
 			last = max(last, f.version)
 		}
 	}
-	slices.SortFunc(stamped, func(a, b file) int { return cmp.Compare(a.version, b.version) })
+	slices.SortFunc(stamped, func(a, b migrationFile) int { return cmp.Compare(a.version, b.version) })
 
 	type plan struct {
 		from, to string
