@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -41,14 +42,8 @@ func rows(t *testing.T, pool *pgxpool.Pool) []row {
 	rs, err := pool.Query(context.WithoutCancel(t.Context()),
 		"SELECT id, topic, key, convert_from(payload, 'UTF8'), state, attempts, last_error FROM outbox_events ORDER BY id")
 	require.NoError(t, err)
-	defer rs.Close()
-	var out []row
-	for rs.Next() {
-		var r row
-		require.NoError(t, rs.Scan(&r.ID, &r.Topic, &r.Key, &r.Payload, &r.State, &r.Attempts, &r.LastError))
-		out = append(out, r)
-	}
-	require.NoError(t, rs.Err())
+	out, err := pgx.CollectRows(rs, pgx.RowToStructByPos[row])
+	require.NoError(t, err)
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -375,15 +376,10 @@ func TestDeleteInboxRemovesOnlyRecordsOlderThanTheAge(t *testing.T) {
 	n, err := outbox.DeleteInbox(ctx, pool, 30*24*time.Hour, 1)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n)
-	var left []int64
 	rs, err := pool.Query(ctx, "SELECT event_id FROM outbox_inbox")
 	require.NoError(t, err)
-	for rs.Next() {
-		var id int64
-		require.NoError(t, rs.Scan(&id))
-		left = append(left, id)
-	}
-	require.NoError(t, rs.Err())
+	left, err := pgx.CollectRows(rs, pgx.RowTo[int64])
+	require.NoError(t, err)
 	require.Equal(t, []int64{3}, left)
 }
 

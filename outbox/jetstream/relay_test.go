@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -97,15 +98,10 @@ func states(t *testing.T, pool *pgxpool.Pool) map[string]int {
 // event of the database, each key's in id order.
 func requireOnePerEvent(t *testing.T, pool *pgxpool.Pool, f natsFixture) {
 	t.Helper()
-	var want []string
 	rs, err := pool.Query(t.Context(), "SELECT id::text FROM outbox_events ORDER BY id")
 	require.NoError(t, err)
-	for rs.Next() {
-		var id string
-		require.NoError(t, rs.Scan(&id))
-		want = append(want, id)
-	}
-	require.NoError(t, rs.Err())
+	want, err := pgx.CollectRows(rs, pgx.RowTo[string])
+	require.NoError(t, err)
 	ids, byKey := f.consumed(t)
 	require.ElementsMatch(t, want, ids, "one message per event, none twice")
 	for key, seq := range byKey {
