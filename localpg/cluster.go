@@ -154,14 +154,24 @@ func fillCache(src, cached string) error {
 // initdb initialises pm.data.
 func (pm *postmaster) initdb(ctx context.Context) error {
 	began := time.Now()
-	cmd := exec.CommandContext(ctx, filepath.Join(pm.in.dir, "initdb"), append([]string{"-D", pm.data}, initdbArgs...)...)
+	if err := pm.runTool(ctx, "initdb", append([]string{"-D", pm.data}, initdbArgs...)...); err != nil {
+		return err
+	}
+	pm.logger.Debug("localpg: initdb", "dir", pm.data, "took", time.Since(began))
+	return nil
+}
+
+// runTool runs tool of pm's installation with args as pm's user, in pm.root
+// with the installation's environment; its error ends with the last lines of
+// the tool's output.
+func (pm *postmaster) runTool(ctx context.Context, tool string, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(pm.in.dir, tool), args...)
 	cmd.Dir = pm.root
 	cmd.Env = pm.in.environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pm.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %w\n%s", err, lastLines(string(out), 20))
+		return fmt.Errorf("%s: %w\n%s", tool, err, lastLines(string(out), 20))
 	}
-	pm.logger.Debug("localpg: initdb", "dir", pm.data, "took", time.Since(began))
 	return nil
 }
 

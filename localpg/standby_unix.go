@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,13 +45,9 @@ func (pm *postmaster) newStandby(ctx context.Context, slot string, sc standbyCon
 func (pm *postmaster) basebackup(ctx context.Context, port int, slot string) error {
 	began := time.Now()
 	conninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=%s", port, slot)
-	cmd := exec.CommandContext(ctx, filepath.Join(pm.in.dir, "pg_basebackup"),
-		"-d", conninfo, "-D", pm.data, "-X", "stream", "-c", "fast", "-C", "-S", slot, "-R", "--no-sync")
-	cmd.Dir = pm.root
-	cmd.Env = pm.in.environ()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pm.cred}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_basebackup: %w\n%s", err, lastLines(string(out), 20))
+	if err := pm.runTool(ctx, "pg_basebackup",
+		"-d", conninfo, "-D", pm.data, "-X", "stream", "-c", "fast", "-C", "-S", slot, "-R", "--no-sync"); err != nil {
+		return err
 	}
 	pm.logger.Debug("localpg: pg_basebackup", "dir", pm.data, "slot", slot, "took", time.Since(began))
 	return nil
