@@ -31,8 +31,11 @@ var notes = fstest.MapFS{
 		"-- +goose Down\nALTER TABLE notes DROP author;\n")},
 }
 
-func TestParallelTestsGetIsolatedDatabases(t *testing.T) {
-	t.Parallel()
+// inParallel runs test as 4 parallel subtests, the i-th with me "written by
+// <i>" (the row it writes), and returns the database names they return once
+// all have ended.
+func inParallel(t *testing.T, test func(t *testing.T, me string) (db string)) []string {
+	t.Helper()
 	var (
 		mu    sync.Mutex
 		names []string
@@ -41,23 +44,27 @@ func TestParallelTestsGetIsolatedDatabases(t *testing.T) {
 		for i := range 4 {
 			t.Run(strconv.Itoa(i), func(t *testing.T) {
 				t.Parallel()
-				pool := dbtest.New(t, dbtest.WithMigrations(notes))
-				me := fmt.Sprint("written by ", i)
-				_, err := pool.Exec(t.Context(), "INSERT INTO notes (body) VALUES ($1)", me)
-				require.NoError(t, err)
-				rows, err := pool.Query(t.Context(), "SELECT body FROM notes")
-				require.NoError(t, err)
-				bodies, err := pgx.CollectRows(rows, pgx.RowTo[string])
-				require.NoError(t, err)
-				require.Equal(t, []string{me}, bodies)
-
-				var db string
-				require.NoError(t, pool.QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+				db := test(t, fmt.Sprint("written by ", i))
 				mu.Lock()
 				names = append(names, db)
 				mu.Unlock()
 			})
 		}
+	})
+	return names
+}
+
+func TestParallelTestsGetIsolatedDatabases(t *testing.T) {
+	t.Parallel()
+	names := inParallel(t, func(t *testing.T, me string) string {
+		pool := dbtest.New(t, dbtest.WithMigrations(notes))
+		_, err := pool.Exec(t.Context(), "INSERT INTO notes (body) VALUES ($1)", me)
+		require.NoError(t, err)
+		require.Equal(t, []string{me}, noteBodies(t, t.Context(), pool))
+
+		var db string
+		require.NoError(t, pool.QueryRow(t.Context(), "SELECT current_database()").Scan(&db))
+		return db
 	})
 	slices.Sort(names)
 	require.Len(t, slices.Compact(names), 4, "each test has its own database")

@@ -3,10 +3,7 @@ package dbtest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgerrcode"
@@ -95,25 +92,13 @@ func TestTxPoolRefusesWritesOutsideTheTransaction(t *testing.T) {
 
 func TestParallelTxTestsShareTheDatabaseNotTheirRows(t *testing.T) {
 	t.Parallel()
-	var (
-		mu    sync.Mutex
-		names []string
-	)
-	t.Run("group", func(t *testing.T) {
-		for i := range 4 {
-			t.Run(strconv.Itoa(i), func(t *testing.T) {
-				t.Parallel()
-				ctx, pool := dbtest.Tx(t, dbtest.WithMigrations(notes))
-				u := uow.New(pool, func(d uow.DBTX) uow.DBTX { return d })
-				me := fmt.Sprint("written by ", i)
-				_, err := u.DB(ctx).Exec(ctx, "INSERT INTO notes (body) VALUES ($1)", me)
-				require.NoError(t, err)
-				require.Equal(t, []string{me}, noteBodies(t, ctx, u.DB(ctx)))
-				mu.Lock()
-				names = append(names, pool.Config().ConnConfig.Database)
-				mu.Unlock()
-			})
-		}
+	names := inParallel(t, func(t *testing.T, me string) string {
+		ctx, pool := dbtest.Tx(t, dbtest.WithMigrations(notes))
+		u := uow.New(pool, func(d uow.DBTX) uow.DBTX { return d })
+		_, err := u.DB(ctx).Exec(ctx, "INSERT INTO notes (body) VALUES ($1)", me)
+		require.NoError(t, err)
+		require.Equal(t, []string{me}, noteBodies(t, ctx, u.DB(ctx)))
+		return pool.Config().ConnConfig.Database
 	})
 	require.Len(t, slices.Compact(names), 1, "one shared database")
 	require.Zero(t, committedNotes(t, names[0]))
