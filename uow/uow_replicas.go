@@ -160,7 +160,7 @@ func NewReplicaSet(primary *pgxpool.Pool, replicas []*pgxpool.Pool, opts ...Repl
 		return nil, err
 	}
 	timeout := min(max(cfg.interval, time.Second), 5*time.Second)
-	rs := &ReplicaSet{primary: primary, replicas: slices.Clone(replicas), cfg: cfg}
+	rs := newReplicaSet(primary, replicas, cfg)
 	rs.prober = replag.NewProber(primary, rs.replicas, cfg.maxLag, cfg.interval, timeout)
 	rs.prober.Start()
 	return rs, nil
@@ -212,7 +212,8 @@ func (rs *ReplicaSet) Probe(ctx context.Context) error {
 	return nil
 }
 
-// newReplicaSet is the set WithReplicas makes: no prober.
+// newReplicaSet is the set WithReplicas makes (no prober), and the one
+// NewReplicaSet starts a prober for.
 func newReplicaSet(primary *pgxpool.Pool, pools []*pgxpool.Pool, cfg replicaConfig) *ReplicaSet {
 	return &ReplicaSet{primary: primary, replicas: slices.Clone(pools), cfg: cfg}
 }

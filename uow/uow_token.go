@@ -70,13 +70,10 @@ func ParseToken(s string) (Token, error) {
 
 // later returns the later of two tokens; a primary token wins.
 func (t Token) later(o Token) Token {
-	if t.primary || o.primary || t.lsn >= o.lsn {
-		if o.primary {
-			return o
-		}
-		return t
+	if o.primary || (!t.primary && o.lsn > t.lsn) {
+		return o
 	}
-	return o
+	return t
 }
 
 // CaptureToken stores in *dst, once the outermost unit of work has committed,
