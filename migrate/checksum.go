@@ -232,7 +232,11 @@ func (r *checksumRun) before(ctx context.Context, q querier) error {
 	}
 	var drifts []Drift
 	var missing []string
-	var record []*goose.Source
+	type pending struct {
+		s   *goose.Source
+		sum string
+	}
+	var record []pending
 	for _, s := range r.sources {
 		if !applied[s.Version] {
 			if s.Version < current {
@@ -247,12 +251,12 @@ func (r *checksumRun) before(ctx context.Context, q querier) error {
 		old, ok := recorded[s.Version]
 		switch {
 		case !ok:
-			record = append(record, s)
+			record = append(record, pending{s, sum})
 			r.baselined = append(r.baselined, sourceLabel(s))
 		case old != sum:
 			drifts = append(drifts, Drift{Version: s.Version, File: sourceLabel(s), Recorded: old, Current: sum})
 			if r.acceptDrift {
-				record = append(record, s)
+				record = append(record, pending{s, sum})
 			}
 		}
 	}
@@ -263,9 +267,9 @@ func (r *checksumRun) before(ctx context.Context, q querier) error {
 	if r.check && len(missing) > 0 && !r.allowMissing {
 		return &missingError{files: missing, current: current}
 	}
-	for _, s := range record {
-		if _, err := q.ExecContext(ctx, fmt.Sprintf(upsertChecksum, r.sumTable), s.Version, baseName(s.Path), fileSum(r.fsys, s)); err != nil {
-			return fmt.Errorf("record checksum of %s: %w", sourceLabel(s), err)
+	for _, p := range record {
+		if _, err := q.ExecContext(ctx, fmt.Sprintf(upsertChecksum, r.sumTable), p.s.Version, baseName(p.s.Path), p.sum); err != nil {
+			return fmt.Errorf("record checksum of %s: %w", sourceLabel(p.s), err)
 		}
 	}
 	return nil
