@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,7 +187,8 @@ func (c command) run(ctx context.Context, env func(string) string, out io.Writer
 	if c.name == "migrate" {
 		return c.migrate(ctx, vars, out)
 	}
-	p, err := provider.New(ctx, provider.WithEnvironment(vars), provider.WithLogger(discard()))
+	// The provider logs nothing: the command prints its own results.
+	p, err := provider.New(ctx, provider.WithEnvironment(vars), provider.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}
