@@ -79,9 +79,9 @@ func startJetStream(ctx context.Context, url, tag string, say func(string, ...an
 func natsError(err error, rawURL string) error {
 	msg := err.Error()
 	if u, perr := neturl.Parse(rawURL); perr == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
+		if p, has := u.User.Password(); has {
 			msg = strings.ReplaceAll(msg, rawURL, u.Redacted())
-			if p, _ := u.User.Password(); p != "" {
+			if p != "" {
 				msg = strings.ReplaceAll(msg, p, secret.Mask)
 			}
 		}
