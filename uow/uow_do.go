@@ -97,15 +97,15 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 		policy = u.cfg.defaultRetry
 	}
 	started := time.Now()
-	failedOver := false
+	retriedFailover := false
 	for attempt := 1; ; attempt++ {
-		lost, readOnlyPrimary, err := u.runOnce(ctx, fn, o, attempt)
-		if err != nil && readOnlyPrimary && !failedOver && ctx.Err() == nil {
+		lost, failedOver, err := u.runOnce(ctx, fn, o, attempt)
+		if err != nil && failedOver && !retriedFailover && ctx.Err() == nil {
 			// The primary refused the write as read-only (a failover): its
 			// connections are gone; once, try again on a fresh one. Or a
 			// replica's connection broke under a ReadOnly unit of work, which
 			// wrote nothing: the replica is marked down; once, try elsewhere.
-			failedOver = true
+			retriedFailover = true
 			u.cfg.logger.LogAttrs(ctx, slogDebug, "uow: retrying on a fresh connection to the primary", attrName(o.name), attrAttempt(attempt+1), attrErr(err))
 			continue
 		}
@@ -123,10 +123,10 @@ func (u *UnitOfWork[Q]) doOutermost(ctx context.Context, fn func(context.Context
 }
 
 // runOnce runs one attempt. lost reports that its connection broke, or could
-// not be had, before COMMIT was sent; readOnlyPrimary that the primary
+// not be had, before COMMIT was sent; failedOver that the primary
 // refused a write as read-only (see txn.readOnlyPrimary), or that a
 // replica's connection broke: both are retried once.
-func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (lost, readOnlyPrimary bool, err error) {
+func (u *UnitOfWork[Q]) runOnce(ctx context.Context, fn func(context.Context, Q) error, o *txOptions, attempt int) (lost, failedOver bool, err error) {
 	// One allocation holds the transaction, its outermost level, handle and ctx.
 	t := &txn{core: &u.core, opts: *o, attempt: attempt, pool: u.pool}
 	t.planBuf, t.pending = t.planArr[:0], t.pendArr[:0]

@@ -182,16 +182,18 @@ func (rs *ReplicaSet) Close() {
 func (rs *ReplicaSet) Status() []ReplicaStatus {
 	out := make([]ReplicaStatus, len(rs.replicas))
 	for i := range rs.replicas {
-		out[i] = ReplicaStatus{Index: i, Err: fmt.Errorf("uow: replica %d: %w", i, replag.ErrNotProbed)}
-		if rs.prober == nil {
+		var st *replag.Status
+		if rs.prober != nil {
+			st = rs.prober.Status(i)
+		}
+		if st == nil {
+			out[i] = ReplicaStatus{Index: i, Err: fmt.Errorf("uow: replica %d: %w", i, replag.ErrNotProbed)}
 			continue
 		}
-		if st := rs.prober.Status(i); st != nil {
-			out[i] = ReplicaStatus{Index: i, Healthy: st.Healthy, Err: st.Err, Replayed: Token{lsn: st.Replayed},
-				LagBytes: st.LagBytes, Lag: st.Lag, ProbedAt: st.ProbedAt}
-			if st.Err != nil {
-				out[i].Err = fmt.Errorf("uow: %w", st.Err)
-			}
+		out[i] = ReplicaStatus{Index: i, Healthy: st.Healthy, Replayed: Token{lsn: st.Replayed},
+			LagBytes: st.LagBytes, Lag: st.Lag, ProbedAt: st.ProbedAt}
+		if st.Err != nil {
+			out[i].Err = fmt.Errorf("uow: %w", st.Err)
 		}
 	}
 	return out
