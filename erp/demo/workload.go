@@ -431,17 +431,16 @@ func drain(ctx context.Context, r *outbox.Relay, svc *erp.Service) error {
 		if _, err := r.Drain(ctx); err != nil {
 			return err
 		}
-		var pending int64
-		err := svc.Pool().QueryRow(ctx, "SELECT count(*) FROM outbox_events WHERE state = 'pending'").Scan(&pending)
+		st, err := outbox.ReadStats(ctx, svc.Pool())
 		if err != nil {
 			return fmt.Errorf("count pending events: %w", err)
 		}
-		if pending == 0 {
+		if st.Pending == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d events still pending: %w", pending, ctx.Err())
+			return fmt.Errorf("%d events still pending: %w", st.Pending, ctx.Err())
 		case <-time.After(10 * time.Millisecond): // the retry backoff of a lost mark
 		}
 	}
