@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -138,6 +139,16 @@ func TestUsageErrorsExitTwoNamingTheMistake(t *testing.T) {
 	code, _, errOut := outboxCmd(t, "", "status")
 	require.Equal(t, exitFail, code)
 	require.Equal(t, "outbox: no database for -db main: set DB_MAIN_URL, DATABASE_URL or DB_MAIN_HOST (with PORT, USER, PASSWORD…)\n", errOut)
+	// The schema owner's URL alone is for migrate, not for the other commands.
+	var errBuf bytes.Buffer
+	code = run(t.Context(), []string{"status"}, func(k string) string {
+		if k == "DB_MAIN_MIGRATE_URL" {
+			return "postgres://owner@nowhere/app"
+		}
+		return ""
+	}, io.Discard, &errBuf)
+	require.Equal(t, exitFail, code)
+	require.Equal(t, "outbox: no database for -db main: set DB_MAIN_URL, DATABASE_URL or DB_MAIN_HOST (with PORT, USER, PASSWORD…)\n", errBuf.String())
 	code, out, _ := outboxCmd(t, "", "-h")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, out, "replay ID...")

@@ -155,7 +155,7 @@ func parse(args []string, stdout io.Writer) (command, error) {
 }
 
 // environ is the provider's variables of database name, read through env.
-func environ(env func(string) string, name string) (map[string]string, error) {
+func environ(env func(string) string, name string, migrating bool) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range provider.EnvVars() {
 		key := strings.Replace(v, "<NAME>", strings.ToUpper(name), 1)
@@ -165,9 +165,12 @@ func environ(env func(string) string, name string) (map[string]string, error) {
 	}
 	prefix := "DB_" + strings.ToUpper(name) + "_"
 	set := name == "main" && out["DATABASE_URL"] != ""
-	for _, v := range []string{"MIGRATE_URL", "URL", "HOST"} {
+	for _, v := range []string{"URL", "HOST"} {
 		set = set || out[prefix+v] != ""
 	}
+	// The schema owner's URL serves migrate only: the other commands connect
+	// as the application does.
+	set = set || migrating && out[prefix+"MIGRATE_URL"] != ""
 	if !set {
 		also := ""
 		if name == "main" {
@@ -180,7 +183,7 @@ func environ(env func(string) string, name string) (map[string]string, error) {
 }
 
 func (c command) run(ctx context.Context, env func(string) string, out io.Writer) error {
-	vars, err := environ(env, c.dbName)
+	vars, err := environ(env, c.dbName, c.name == "migrate")
 	if err != nil {
 		return err
 	}
